@@ -1,0 +1,83 @@
+// One error type per HTTP meaning, rendered in one place (renderError) the way
+// Glance's webob exceptions look on the wire: clients only read the status and
+// the request id, but the body shape matches so logs and tools stay familiar.
+
+const TITLES: Record<number, string> = {
+  204: 'No Content',
+  400: 'Bad Request',
+  401: 'Unauthorized',
+  403: 'Forbidden',
+  404: 'Not Found',
+  405: 'Method Not Allowed',
+  409: 'Conflict',
+  410: 'Gone',
+  413: 'Request Entity Too Large',
+  415: 'Unsupported Media Type',
+  416: 'Request Range Not Satisfiable',
+  431: 'Request Header Fields Too Large',
+  500: 'Internal Server Error',
+  502: 'Bad Gateway',
+  503: 'Service Unavailable',
+};
+
+export class HttpError extends Error {
+  readonly status: number;
+  readonly headers: Record<string, string>;
+  constructor(status: number, message: string, headers: Record<string, string> = {}) {
+    super(message);
+    this.status = status;
+    this.headers = headers;
+  }
+  get title(): string {
+    return TITLES[this.status] ?? 'Error';
+  }
+}
+
+export const badRequest = (msg: string) => new HttpError(400, msg);
+export const unauthorized = (msg: string, headers: Record<string, string> = {}) =>
+  new HttpError(401, msg, headers);
+export const forbidden = (msg: string) => new HttpError(403, msg);
+export const notFound = (msg = 'The resource could not be found.') => new HttpError(404, msg);
+export const methodNotAllowed = (method: string, allow: string) =>
+  new HttpError(405, `The method ${method} is not allowed for this resource.`, { Allow: allow });
+export const conflict = (msg: string) => new HttpError(409, msg);
+export const gone = (msg: string) => new HttpError(410, msg);
+export const tooLarge = (msg: string) => new HttpError(413, msg);
+export const unsupportedMediaType = (msg: string, headers: Record<string, string> = {}) =>
+  new HttpError(415, msg, headers);
+export const rangeNotSatisfiable = (msg: string) => new HttpError(416, msg);
+export const serviceUnavailable = (msg: string) => new HttpError(503, msg);
+export const internalError = (msg = 'The server has either erred or is incapable of performing the requested operation.') =>
+  new HttpError(500, msg);
+
+/** True when the error is one of ours (as opposed to a bug or an I/O failure). */
+export function isHttpError(e: unknown): e is HttpError {
+  return e instanceof HttpError;
+}
+
+function escapeHtml(s: string): string {
+  return s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+}
+
+/**
+ * Render like webob: it offers text/html then application/json, so HTML wins
+ * for browsers, curl (no Accept) and "any type"; JSON when the client asks only for it
+ * (as the OpenStack clients and Tempest do); plain text for anything else.
+ */
+export function renderError(err: HttpError, accept: string | undefined): { contentType: string; body: string } {
+  const status = `${err.status} ${err.title}`;
+  const a = (accept ?? '').toLowerCase();
+  const json = a.includes('application/json') || a.includes('application/*');
+  const html = a === '' || a.includes('text/html') || a.includes('text/*') || a.includes('*/*');
+  if (html && !(json && !a.includes('text/html'))) {
+    const body = `<html>\n <head>\n  <title>${status}</title>\n </head>\n <body>\n  <h1>${status}</h1>\n  ${escapeHtml(err.message)}<br /><br />\n\n\n\n </body>\n</html>`;
+    return { contentType: 'text/html; charset=UTF-8', body };
+  }
+  if (json) {
+    return {
+      contentType: 'application/json',
+      body: JSON.stringify({ message: `${err.message}<br /><br />\n\n\n`, code: status, title: err.title }),
+    };
+  }
+  return { contentType: 'text/plain; charset=UTF-8', body: `${status}\n\n${err.message}\n\n\n` };
+}

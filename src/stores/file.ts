@@ -1,0 +1,310 @@
+// Local or NFS file system store, Glance's `file` driver: one flat file per
+// image, `file://<datadir>/<image id>`. Unlike Glance it never exposes a
+// partial file: bytes go to a hidden temp file that is fsynced and renamed
+// into place on commit, and removed on abort.
+
+import { constants, createReadStream } from 'node:fs';
+import { chmod, mkdir, open, readdir, rename, rm, stat, statfs, unlink, type FileHandle } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { dirname, join, resolve, sep } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { StoreError, type CommittedData, type OpenedData, type ReadOptions, type Store, type StoreWriter, type WriteOptions } from './store.js';
+import { ConfigError, type OptionReader } from '../config/options.js';
+
+export interface DataDir {
+  path: string;
+  priority: number;
+}
+
+export interface FileStoreOptions {
+  id: string;
+  description?: string | undefined;
+  weight?: number;
+  dirs: DataDir[];
+  /** Octal permission bits applied after commit (filesystem_store_file_perm), 0 = leave as created. */
+  filePerm: number;
+  chunkSize: number;
+  thinProvisioning: boolean;
+  /** Location metadata added to every location (plus {store: id} in multistore mode). */
+  locationMetadata: Record<string, unknown>;
+}
+
+const TEMP_PREFIX = '.imago-partial-';
+/** Writes are gathered into this many bytes before one writev, to keep syscalls few. */
+const WRITE_BATCH = 1 << 20;
+
+export function fileStoreOptionsFrom(id: string, opts: OptionReader, defaultDir: string, multistore: boolean): FileStoreOptions {
+  const single = opts.str('filesystem_store_datadir');
+  const multi = opts.multi('filesystem_store_datadirs');
+  if (single && multi.length) {
+    throw new ConfigError(`[${opts.section}] filesystem_store_datadir and filesystem_store_datadirs are mutually exclusive`);
+  }
+  const dirs: DataDir[] = multi.length
+    ? multi.map((entry) => {
+        const m = /^(.*?)(?::(\d+))?$/.exec(entry.trim())!;
+        return { path: resolve(m[1]!), priority: m[2] ? Number(m[2]) : 0 };
+      })
+    : [{ path: resolve(single || defaultDir), priority: 0 }];
+  const permText = opts.str('filesystem_store_file_perm', '0');
+  const filePerm = parseInt(permText, 8);
+  if (Number.isNaN(filePerm)) throw new ConfigError(`[${opts.section}] filesystem_store_file_perm: "${permText}" is not octal`);
+  if (filePerm !== 0 && (filePerm & 0o400) === 0) {
+    throw new ConfigError(`[${opts.section}] filesystem_store_file_perm must keep the owner read bit`);
+  }
+  return {
+    id,
+    description: opts.str('store_description'),
+    weight: opts.int('weight', 0),
+    dirs,
+    filePerm,
+    chunkSize: opts.int('filesystem_store_chunk_size', 65536, 1),
+    thinProvisioning: opts.bool('filesystem_thin_provisioning', false),
+    locationMetadata: multistore ? { store: id } : {},
+  };
+}
+
+export class FileStore implements Store {
+  readonly type = 'file';
+  readonly schemes = ['file', 'filesystem'] as const;
+  readonly capabilities = { write: true, delete: true, rangeRead: true };
+  readonly id: string;
+  readonly description: string | undefined;
+  readonly weight: number;
+  private readonly opts: FileStoreOptions;
+
+  constructor(opts: FileStoreOptions) {
+    this.opts = opts;
+    this.id = opts.id;
+    this.description = opts.description;
+    this.weight = opts.weight ?? 0;
+  }
+
+  /** Creates the data folders and removes temp files a crash may have left behind. */
+  async init(): Promise<void> {
+    for (const d of this.opts.dirs) {
+      await mkdir(d.path, { recursive: true });
+      for (const name of await readdir(d.path)) {
+        if (name.startsWith(TEMP_PREFIX)) await rm(join(d.path, name), { force: true });
+      }
+    }
+  }
+
+  detail(): Record<string, unknown> {
+    return {
+      data_dir: this.opts.dirs.map((d) => d.path).join(','),
+      chunk_size: this.opts.chunkSize,
+      thin_provisioning: this.opts.thinProvisioning,
+    };
+  }
+
+  /** Highest priority first; inside a priority, the folder with most free space that fits. */
+  private async chooseDir(sizeHint: number | undefined): Promise<string> {
+    if (this.opts.dirs.length === 1) return this.opts.dirs[0]!.path;
+    const priorities = [...new Set(this.opts.dirs.map((d) => d.priority))].sort((a, b) => b - a);
+    for (const p of priorities) {
+      let best: { path: string; free: number } | undefined;
+      for (const d of this.opts.dirs.filter((x) => x.priority === p)) {
+        const s = await statfs(d.path);
+        const free = s.bavail * s.bsize;
+        if ((sizeHint === undefined || free >= sizeHint) && (!best || free > best.free)) best = { path: d.path, free };
+      }
+      if (best) return best.path;
+    }
+    throw new StoreError('storage_full', 'There is not enough disk space on the image storage media.');
+  }
+
+  async createWriter(imageId: string, opts: WriteOptions = {}): Promise<StoreWriter> {
+    const dir = await this.chooseDir(opts.sizeHint);
+    const finalPath = join(dir, imageId);
+    if (await exists(finalPath)) throw new StoreError('duplicate', `Image file ${finalPath} already exists`);
+    const tempPath = join(dir, `${TEMP_PREFIX}${imageId}-${randomBytes(6).toString('hex')}`);
+    let fh: FileHandle;
+    try {
+      fh = await open(tempPath, constants.O_CREAT | constants.O_EXCL | constants.O_WRONLY, 0o644);
+    } catch (e) {
+      throw mapFsError(e);
+    }
+    return new FileWriter(fh, tempPath, finalPath, this.opts);
+  }
+
+  /** Only files inside our data folders are ours to read or delete (a location URL is user input). */
+  private pathOf(url: string): string {
+    let path: string;
+    try {
+      const u = new URL(url.replace(/^filesystem:/, 'file:'));
+      if (u.protocol !== 'file:') throw new Error('scheme');
+      path = fileURLToPath(u);
+    } catch {
+      throw new StoreError('bad_uri', `Invalid file store location: ${url}`);
+    }
+    const p = resolve(path);
+    if (!this.opts.dirs.some((d) => dirname(p) === d.path || p.startsWith(d.path + sep))) {
+      throw new StoreError('bad_uri', `Location ${url} is outside the data folders of store ${this.id}`);
+    }
+    return p;
+  }
+
+  async open(url: string, opts: ReadOptions = {}): Promise<OpenedData> {
+    const path = this.pathOf(url);
+    let size: number;
+    try {
+      size = (await stat(path)).size;
+    } catch (e) {
+      throw mapFsError(e);
+    }
+    const start = opts.offset ?? 0;
+    const end = opts.length !== undefined ? start + opts.length - 1 : undefined;
+    const stream = createReadStream(path, {
+      start,
+      ...(end !== undefined ? { end } : {}),
+      highWaterMark: Math.max(this.opts.chunkSize, 1 << 20),
+      ...(opts.signal ? { signal: opts.signal } : {}),
+    });
+    return { stream, size };
+  }
+
+  async stat(url: string): Promise<{ size: number }> {
+    try {
+      return { size: (await stat(this.pathOf(url))).size };
+    } catch (e) {
+      throw e instanceof StoreError ? e : mapFsError(e);
+    }
+  }
+
+  async delete(url: string): Promise<void> {
+    try {
+      await unlink(this.pathOf(url));
+    } catch (e) {
+      throw e instanceof StoreError ? e : mapFsError(e);
+    }
+  }
+}
+
+class FileWriter implements StoreWriter {
+  private pending: Buffer[] = [];
+  private pendingBytes = 0;
+  private position = 0;
+  private done = false;
+
+  constructor(
+    private readonly fh: FileHandle,
+    private readonly tempPath: string,
+    private readonly finalPath: string,
+    private readonly opts: FileStoreOptions,
+  ) {}
+
+  async write(chunk: Buffer): Promise<void> {
+    this.pending.push(chunk);
+    this.pendingBytes += chunk.length;
+    if (this.pendingBytes >= WRITE_BATCH) await this.flush();
+  }
+
+  private async flush(): Promise<void> {
+    if (this.pendingBytes === 0) return;
+    const chunks = this.pending;
+    const bytes = this.pendingBytes;
+    this.pending = [];
+    this.pendingBytes = 0;
+    try {
+      if (this.opts.thinProvisioning && chunks.every(isZero)) {
+        // Leave a hole; the final truncate gives the file its size.
+      } else {
+        let off = 0;
+        while (off < bytes) {
+          const { bytesWritten } = await this.fh.writev(off === 0 ? chunks : sliceFrom(chunks, off), this.position + off);
+          off += bytesWritten;
+        }
+      }
+      this.position += bytes;
+    } catch (e) {
+      throw mapFsError(e);
+    }
+  }
+
+  async commit(): Promise<CommittedData> {
+    if (this.done) throw new Error('writer already finished');
+    try {
+      await this.flush();
+      if (this.opts.thinProvisioning) await this.fh.truncate(this.position);
+      await this.fh.sync();
+      await this.fh.close();
+      if (this.opts.filePerm) await chmod(this.tempPath, this.opts.filePerm);
+      await rename(this.tempPath, this.finalPath);
+      await syncDir(dirname(this.finalPath));
+      this.done = true;
+    } catch (e) {
+      await this.abort();
+      throw mapFsError(e);
+    }
+    return { url: pathToFileURL(this.finalPath).href, size: this.position, metadata: { ...this.opts.locationMetadata } };
+  }
+
+  async abort(): Promise<void> {
+    if (this.done) return;
+    this.done = true;
+    await this.fh.close().catch(() => undefined);
+    await rm(this.tempPath, { force: true });
+  }
+}
+
+function sliceFrom(chunks: Buffer[], skip: number): Buffer[] {
+  const out: Buffer[] = [];
+  for (const c of chunks) {
+    if (skip >= c.length) {
+      skip -= c.length;
+      continue;
+    }
+    out.push(skip ? c.subarray(skip) : c);
+    skip = 0;
+  }
+  return out;
+}
+
+const ZEROS = Buffer.alloc(1 << 16);
+
+/** memcmp against a zero page instead of a byte loop: this runs on every chunk of a thin upload. */
+function isZero(b: Buffer): boolean {
+  for (let off = 0; off < b.length; off += ZEROS.length) {
+    const part = b.subarray(off, off + ZEROS.length);
+    if (!part.equals(ZEROS.subarray(0, part.length))) return false;
+  }
+  return true;
+}
+
+async function syncDir(dir: string): Promise<void> {
+  const d = await open(dir, constants.O_RDONLY);
+  try {
+    await d.sync();
+  } finally {
+    await d.close();
+  }
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await stat(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function mapFsError(e: unknown): Error {
+  if (e instanceof StoreError) return e;
+  const code = (e as NodeJS.ErrnoException)?.code;
+  const msg = (e as Error)?.message ?? String(e);
+  switch (code) {
+    case 'ENOENT':
+      return new StoreError('not_found', 'Image file not found', { cause: e });
+    case 'ENOSPC':
+    case 'EFBIG':
+    case 'EDQUOT':
+      return new StoreError('storage_full', `There is not enough disk space on the image storage media: ${msg}`, { cause: e });
+    case 'EACCES':
+    case 'EPERM':
+    case 'EROFS':
+      return new StoreError('write_denied', `Permission to write image storage media denied: ${msg}`, { cause: e });
+    default:
+      return e instanceof Error ? e : new Error(msg);
+  }
+}

@@ -1,0 +1,95 @@
+// The one contract every image-bytes backend implements (file, http, s3, swift,
+// rbd, cinder, vmware). Hashing, size limits and format inspection are NOT the
+// store's job: they run once in the shared ingest pipeline (src/data/ingest.ts)
+// before bytes reach a writer, so every driver gets them for free.
+
+import type { Readable } from 'node:stream';
+
+export interface StoreCapabilities {
+  /** Accepts new image data. */
+  write: boolean;
+  /** Can remove data it holds. */
+  delete: boolean;
+  /** Can serve a byte range without reading from offset 0. */
+  rangeRead: boolean;
+}
+
+/** What a writer produced once it committed: where the bytes now live. */
+export interface CommittedData {
+  url: string;
+  size: number;
+  /** Location metadata exposed in `locations` (e.g. {store: "fast"}). */
+  metadata: Record<string, unknown>;
+}
+
+/**
+ * A pending write. Bytes are invisible to readers until commit() resolves;
+ * abort() removes everything written so far. Exactly one of them is called.
+ */
+export interface StoreWriter {
+  /** Resolves when the chunk may be reused and more can be written (back-pressure). */
+  write(chunk: Buffer): Promise<void>;
+  commit(): Promise<CommittedData>;
+  abort(): Promise<void>;
+}
+
+export interface WriteOptions {
+  /** Declared size when known (Content-Length / x-openstack-image-size); lets drivers pre-size. */
+  sizeHint?: number | undefined;
+  signal?: AbortSignal | undefined;
+}
+
+export interface ReadOptions {
+  offset?: number | undefined;
+  /** Bytes to read from offset; undefined reads to the end. */
+  length?: number | undefined;
+  signal?: AbortSignal | undefined;
+}
+
+export interface OpenedData {
+  stream: Readable;
+  /** Total size of the stored object (not of the range). */
+  size: number;
+}
+
+export interface Store {
+  /** Store identifier: the backend id with enabled_backends, else the driver type. */
+  readonly id: string;
+  /** Driver type as written in enabled_backends: file, http, s3, swift, rbd, cinder, vmware. */
+  readonly type: string;
+  readonly description: string | undefined;
+  /** Higher weight locations are tried first on download. */
+  readonly weight: number;
+  readonly capabilities: StoreCapabilities;
+  /** URL schemes this driver understands (file, http, https, s3, swift+config, rbd...). */
+  readonly schemes: readonly string[];
+
+  createWriter(imageId: string, opts?: WriteOptions): Promise<StoreWriter>;
+  open(url: string, opts?: ReadOptions): Promise<OpenedData>;
+  /** Size of the stored object. */
+  stat(url: string, opts?: { signal?: AbortSignal }): Promise<{ size: number }>;
+  delete(url: string, opts?: { signal?: AbortSignal }): Promise<void>;
+  /** Driver properties for GET /v2/info/stores/detail. */
+  detail(): Record<string, unknown>;
+  close?(): Promise<void>;
+}
+
+/** Errors every driver throws, mapped to HTTP statuses in one place (src/data/storeErrors.ts). */
+export class StoreError extends Error {
+  constructor(
+    readonly kind:
+      | 'not_found'
+      | 'duplicate'
+      | 'storage_full'
+      | 'write_denied'
+      | 'unavailable'
+      | 'bad_uri'
+      | 'unsupported'
+      | 'in_use'
+      | 'invalid',
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
