@@ -1,0 +1,56 @@
+// /v2/images/{id}/file: upload (streamed into the shared ingest pipeline) and
+// download (streamed from the first location that answers).
+
+import type { FastifyInstance } from 'fastify';
+import { route } from '../http/route.js';
+import { badRequest, unsupportedMediaType } from '../http/errors.js';
+import type { Services } from './services.js';
+
+type IdParams = { image_id: string };
+
+export function imageDataRoutes(app: FastifyInstance, s: Services): void {
+  route(app, '/images/:image_id/file', {
+    PUT: async (req, reply) => {
+      const { image_id } = req.params as IdParams;
+      const ct = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
+      if (ct !== 'application/octet-stream') throw unsupportedMediaType(`Content type ${ct || 'None'} not supported`);
+      const declared = req.headers['x-openstack-image-size'];
+      let declaredSize: number | undefined;
+      if (declared !== undefined) {
+        const text = Array.isArray(declared) ? declared[0]! : declared;
+        if (!/^\d+$/.test(text.trim())) throw badRequest(`Invalid x-openstack-image-size header: ${text}`);
+        declaredSize = Number(text);
+      }
+      const storeHeader = req.headers['x-image-meta-store'];
+      const storeId = Array.isArray(storeHeader) ? storeHeader[0] : storeHeader;
+      const abort = new AbortController();
+      req.raw.once('close', () => {
+        if (!req.raw.complete) abort.abort();
+      });
+      const body = (req.body as AsyncIterable<Buffer> | undefined) ?? emptyBody();
+      await s.images.upload(req.ctx, image_id, body, { declaredSize, storeId, signal: abort.signal });
+      return reply.code(204).send();
+    },
+    GET: {
+      noBody: true,
+      handler: async (req, reply) => {
+        const { image_id } = req.params as IdParams;
+        const abort = new AbortController();
+        reply.raw.once('close', () => abort.abort());
+        const data = await s.images.download(
+          req.ctx,
+          image_id,
+          { range: req.headers.range, contentRange: req.headers['content-range'] as string | undefined },
+          abort.signal,
+        );
+        if (!data) return reply.code(204).send();
+        reply.header('Content-Type', 'application/octet-stream').header('Content-Length', String(data.length));
+        if (data.checksum) reply.header('Content-MD5', data.checksum);
+        if (data.range) reply.code(206).header('Content-Range', `bytes ${data.range.offset}-${data.range.last}/${data.size}`);
+        return reply.send(data.stream);
+      },
+    },
+  });
+}
+
+async function* emptyBody(): AsyncIterable<Buffer> {}

@@ -1,0 +1,67 @@
+// Who is asking: built once per request by the auth layer (no-auth headers or
+// a validated Keystone token) and read by policy checks and the domain.
+
+export interface RequestContext {
+  requestId: string;
+  userId: string | null;
+  /** The project (tenant) the token is scoped to; images it creates are owned by it. */
+  projectId: string | null;
+  domainId: string | null;
+  systemScope: string | null;
+  /** Lower-cased role names. */
+  roles: string[];
+  /** Roles of an X-Service-Token, when a service (Nova, Cinder) calls on behalf of a user. */
+  serviceRoles: string[];
+  /** Glance's context_is_admin (role:admin by default). */
+  isAdmin: boolean;
+  authToken: string | null;
+}
+
+export function adminContext(requestId: string): RequestContext {
+  return {
+    requestId,
+    userId: null,
+    projectId: null,
+    domainId: null,
+    systemScope: null,
+    roles: ['admin'],
+    serviceRoles: [],
+    isAdmin: true,
+    authToken: null,
+  };
+}
+
+/**
+ * No-auth mode (Glance without a paste flavor): every request acts as admin,
+ * unless it carries the identity headers keystonemiddleware would have set;
+ * then those are trusted, so visibility and member rules can be exercised.
+ */
+export function contextFromHeaders(requestId: string, headers: Record<string, string | string[] | undefined>): RequestContext {
+  const h = (name: string): string | undefined => {
+    const v = headers[name];
+    return Array.isArray(v) ? v[0] : v;
+  };
+  const project = h('x-project-id') ?? h('x-tenant-id') ?? h('x-tenant');
+  const rolesHeader = h('x-roles') ?? h('x-role');
+  const user = h('x-user-id') ?? h('x-user');
+  if (project === undefined && rolesHeader === undefined && user === undefined) return adminContext(requestId);
+  const roles = (rolesHeader ?? '')
+    .split(',')
+    .map((r) => r.trim().toLowerCase())
+    .filter(Boolean);
+  const serviceRoles = (h('x-service-roles') ?? '')
+    .split(',')
+    .map((r) => r.trim().toLowerCase())
+    .filter(Boolean);
+  return {
+    requestId,
+    userId: user ?? null,
+    projectId: project ?? null,
+    domainId: h('x-domain-id') ?? null,
+    systemScope: h('openstack-system-scope') ?? null,
+    roles,
+    serviceRoles,
+    isAdmin: roles.includes('admin'),
+    authToken: h('x-auth-token') ?? null,
+  };
+}

@@ -1,0 +1,121 @@
+#!/usr/bin/env node
+// imago command line: `imago serve` (the API, N workers) and `imago db sync`.
+
+import cluster from 'node:cluster';
+import { parseArgs } from 'node:util';
+import { loadConfig, ConfigError, type Config } from '../config/config.js';
+import { migrate, openDatabase } from '../db/connect.js';
+import { createServer } from '../server.js';
+
+const USAGE = `usage: imago <command> [options]
+
+commands:
+  serve          run the Images API
+  db sync        create or upgrade the database schema
+
+options:
+  --config-file FILE   glance-api.conf style file (repeatable; later files win)
+  --config-dir DIR     read every *.conf in DIR after the files
+  --bind-host HOST     (default 127.0.0.1, or [DEFAULT] bind_host)
+  --bind-port PORT     (default 9292, or [DEFAULT] bind_port)
+  --workers N          API processes (default 1, or [DEFAULT] workers)
+  --data-dir DIR       where the embedded defaults live (default ./data)
+  --set SECTION.KEY=VALUE   override any option (repeatable)
+
+environment: IMAGO_CONFIG_FILE, IMAGO_BIND_HOST, IMAGO_BIND_PORT, IMAGO_WORKERS,
+             IMAGO_DATA_DIR, IMAGO_DATABASE_CONNECTION, IMAGO_PUBLIC_ENDPOINT`;
+
+function configFrom(argv: string[]): { config: Config; rest: string[] } {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      'config-file': { type: 'string', multiple: true },
+      'config-dir': { type: 'string' },
+      'bind-host': { type: 'string' },
+      'bind-port': { type: 'string' },
+      workers: { type: 'string' },
+      'data-dir': { type: 'string' },
+      set: { type: 'string', multiple: true },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  if (values.help) {
+    console.log(USAGE);
+    process.exit(0);
+  }
+  const set = [...(values.set ?? [])];
+  if (values['bind-host']) set.push(`DEFAULT.bind_host=${values['bind-host']}`);
+  if (values['bind-port']) set.push(`DEFAULT.bind_port=${values['bind-port']}`);
+  if (values.workers) set.push(`DEFAULT.workers=${values.workers}`);
+  if (values['data-dir']) set.push(`DEFAULT.imago_data_dir=${values['data-dir']}`);
+  const config = loadConfig({
+    configFiles: values['config-file'] ?? [],
+    configDir: values['config-dir'],
+    set,
+    env: process.env,
+  });
+  return { config, rest: positionals };
+}
+
+async function serve(config: Config): Promise<void> {
+  const { bindHost, bindPort, workers } = config.server;
+  if (cluster.isPrimary) {
+    // Schema changes happen once, before any worker takes requests.
+    const db = openDatabase(config.database.connection);
+    await migrate(db);
+    await db.destroy();
+    if (workers > 1) {
+      for (let i = 0; i < workers; i++) cluster.fork();
+      cluster.on('exit', (w, code, signal) => {
+        if (signal !== 'SIGTERM' && signal !== 'SIGINT' && code !== 0) {
+          console.error(`imago: worker ${w.process.pid} exited (${signal ?? code}); starting another`);
+          cluster.fork();
+        }
+      });
+      const stop = () => {
+        for (const w of Object.values(cluster.workers ?? {})) w?.kill('SIGTERM');
+      };
+      process.once('SIGTERM', stop);
+      process.once('SIGINT', stop);
+      console.log(`imago: ${workers} workers serving http://${bindHost}:${bindPort}`);
+      return;
+    }
+  }
+  const server = await createServer(config, { migrate: false });
+  await server.app.listen({ host: bindHost, port: bindPort });
+  const address = server.app.server.address();
+  const port = typeof address === 'object' && address ? address.port : bindPort;
+  if (cluster.isPrimary) console.log(`imago: serving the Images API on http://${bindHost}:${port} (data in ${config.dataDir})`);
+  const shutdown = async () => {
+    await server.close();
+    process.exit(0);
+  };
+  process.once('SIGTERM', () => void shutdown());
+  process.once('SIGINT', () => void shutdown());
+}
+
+async function main(): Promise<void> {
+  const [command, ...args] = process.argv.slice(2);
+  if (!command || command === '--help' || command === '-h') {
+    console.log(USAGE);
+    return;
+  }
+  if (command === 'serve') {
+    await serve(configFrom(args).config);
+  } else if (command === 'db') {
+    const { config, rest } = configFrom(args);
+    if (rest[0] !== 'sync') throw new ConfigError(`unknown db command "${rest[0] ?? ''}" (expected: db sync)`);
+    const db = openDatabase(config.database.connection);
+    const applied = await migrate(db);
+    await db.destroy();
+    console.log(applied.length ? `imago: applied ${applied.join(', ')}` : 'imago: database schema is up to date');
+  } else {
+    throw new ConfigError(`unknown command "${command}"\n\n${USAGE}`);
+  }
+}
+
+main().catch((e) => {
+  console.error(e instanceof ConfigError ? `imago: ${e.message}` : e);
+  process.exit(e instanceof ConfigError ? 2 : 1);
+});

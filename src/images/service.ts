@@ -1,0 +1,484 @@
+// Image operations as Glance performs them (glance/api/v2/images.py,
+// image_data.py, image_actions.py, image_tags.py and the domain rules), on
+// top of the repository, the authorizer and the stores.
+
+import { randomUUID } from 'node:crypto';
+import type { Readable } from 'node:stream';
+import type { Config } from '../config/config.js';
+import type { RequestContext } from '../auth/context.js';
+import { badRequest, conflict, forbidden, gone, HttpError, notFound, serviceUnavailable, tooLarge } from '../http/errors.js';
+import { ingest, SizeLimitError, SizeMismatchError, type StreamObserver } from '../data/ingest.js';
+import { parseRange, type ByteRange } from '../data/range.js';
+import type { StoreRegistry } from '../stores/registry.js';
+import { StoreError, type Store } from '../stores/store.js';
+import type { ImageAuthorizer } from './authz.js';
+import { imageTarget, isImageVisible } from './authz.js';
+import type { MemberRepository } from './members.js';
+import { BASE_ATTRIBUTES, nowStamp, STATUS_TRANSITIONS, type Image, type ImageLocation, type ImageStatus, type WritableBase } from './model.js';
+import { isReservedName, type Change } from './patch.js';
+import type { ImageRepository } from './repository.js';
+import { parseListQuery } from './listQuery.js';
+import type { ImageSchemas } from './schema.js';
+import { imageView, type ImageView } from './view.js';
+
+/** Keys a create body may never carry (Glance: 403 read-only). */
+const CREATE_FORBIDDEN = ['direct_url', 'self', 'file', 'schema', 'stores'];
+const CREATE_READ_ONLY = ['created_at', 'updated_at', 'status', 'checksum', 'os_hash_algo', 'os_hash_value', 'size', 'virtual_size'];
+
+export interface ImageServiceDeps {
+  config: Config;
+  repo: ImageRepository;
+  members: MemberRepository;
+  authz: ImageAuthorizer;
+  schemas: ImageSchemas;
+  stores: StoreRegistry;
+  /** Extra observers on every upload (the format inspector plugs in here). */
+  uploadObservers?: (image: Image) => StreamObserver[];
+}
+
+export interface DataToServe {
+  stream: Readable;
+  length: number;
+  range: ByteRange | undefined;
+  size: number;
+  checksum: string | null;
+}
+
+export class ImageService {
+  constructor(private readonly d: ImageServiceDeps) {}
+
+  view(image: Image): ImageView {
+    return imageView(image, {
+      showMultipleLocations: this.d.config.api.showMultipleLocations,
+      showImageDirectUrl: this.d.config.api.showImageDirectUrl,
+      multistore: this.d.stores.multistore,
+      sortLocations: (locs) => this.sortLocations(locs),
+    });
+  }
+
+  /** Best location first: higher store weight, then oldest. */
+  sortLocations(locations: ImageLocation[]): ImageLocation[] {
+    const weight = (l: ImageLocation) => {
+      try {
+        return this.d.stores.forLocation(l.url, l.metadata).weight;
+      } catch {
+        return Number.NEGATIVE_INFINITY;
+      }
+    };
+    return [...locations].sort((a, b) => weight(b) - weight(a) || a.id - b.id);
+  }
+
+  /** An image the caller may see: missing or invisible images are both 404, as in Glance. */
+  async load(ctx: RequestContext, id: string): Promise<Image> {
+    const image = await this.d.repo.get(id);
+    if (image) {
+      const needsMembership = !ctx.isAdmin && image.visibility === 'shared' && ctx.projectId !== null && image.owner !== ctx.projectId;
+      const member = needsMembership ? await this.d.members.isMember(image.id, ctx.projectId!) : false;
+      if (isImageVisible(ctx, image, member)) return image;
+    }
+    throw notFound(`No image found with ID ${id}`);
+  }
+
+  async show(ctx: RequestContext, id: string): Promise<Image> {
+    const image = await this.load(ctx, id);
+    this.d.authz.get(ctx, image);
+    return image;
+  }
+
+  async create(ctx: RequestContext, body: unknown): Promise<Image> {
+    if (body === undefined) throw badRequest('Body expected in request.');
+    if (body === null || typeof body !== 'object' || Array.isArray(body)) {
+      throw badRequest(`Provided object does not match schema 'image': body must be an object`);
+    }
+    const input = { ...(body as Record<string, unknown>) };
+    for (const k of CREATE_FORBIDDEN) if (k in input) throw forbidden(`Attribute '${k}' is read-only.`);
+    const invalid = this.d.schemas.validateImage(input);
+    if (invalid) throw badRequest(invalid);
+    const tags = (input.tags as string[] | undefined) ?? [];
+    delete input.tags;
+
+    const base: Partial<Record<string, unknown>> = {};
+    for (const k of BASE_ATTRIBUTES) {
+      if (k in input) {
+        base[k] = input[k];
+        delete input[k];
+      }
+    }
+    const properties = input as Record<string, unknown>;
+    for (const key of Object.keys(properties)) {
+      if (key.length > 255) throw badRequest('Custom property should not be greater than 255 characters.');
+      if (isReservedName(key)) throw forbidden(`Attribute '${key}' is reserved.`);
+    }
+    for (const k of CREATE_READ_ONLY) if (k in base) throw forbidden(`Attribute '${k}' is read-only.`);
+    for (const k of ['min_ram', 'min_disk'] as const) {
+      if (typeof base[k] === 'number' && (base[k] as number) < 0) throw badRequest(`Invalid value '${String(base[k])}' for parameter '${k}': Cannot be a negative value.`);
+    }
+
+    const owner = 'owner' in base ? (base.owner as string | null) : ctx.projectId;
+    const visibility = (base.visibility as Image['visibility'] | undefined) ?? 'shared';
+    this.d.authz.create(ctx, owner, visibility);
+
+    const api = this.d.config.api;
+    if (api.imagePropertyQuota >= 0 && Object.keys(properties).length > api.imagePropertyQuota) {
+      throw tooLarge(`Maximum number of properties exceeded: attempted ${Object.keys(properties).length}, maximum ${api.imagePropertyQuota}`);
+    }
+    if (api.imageTagQuota >= 0 && new Set(tags).size > api.imageTagQuota) {
+      throw tooLarge(`Maximum number of tags exceeded: attempted ${new Set(tags).size}, maximum ${api.imageTagQuota}`);
+    }
+
+    const id = (base.id as string | undefined) ?? randomUUID();
+    if (await this.d.repo.idTaken(id)) throw conflict(`Image with identifier ${id} already exists!`);
+    const now = nowStamp();
+    const image: Image = {
+      id,
+      name: (base.name as string | null | undefined) ?? null,
+      status: 'queued',
+      visibility,
+      protected: (base.protected as boolean | undefined) ?? false,
+      os_hidden: (base.os_hidden as boolean | undefined) ?? false,
+      checksum: null,
+      os_hash_algo: null,
+      os_hash_value: null,
+      owner,
+      size: null,
+      virtual_size: null,
+      min_ram: (base.min_ram as number | undefined) ?? 0,
+      min_disk: (base.min_disk as number | undefined) ?? 0,
+      container_format: (base.container_format as string | null | undefined) ?? null,
+      disk_format: (base.disk_format as string | null | undefined) ?? null,
+      created_at: now,
+      updated_at: now,
+      properties: properties as Record<string, string>,
+      tags: [...new Set(tags)],
+      locations: [],
+    };
+    try {
+      await this.d.repo.create(image);
+    } catch (e) {
+      if (/UNIQUE|PRIMARY|duplicate/i.test((e as Error).message)) throw conflict(`Image with identifier ${id} already exists!`);
+      throw e;
+    }
+    return image;
+  }
+
+  async list(ctx: RequestContext, pairs: [string, string][]): Promise<{ images: Image[]; nextMarker: string | undefined }> {
+    const parsed = parseListQuery(pairs, this.d.config.api);
+    if (!this.d.authz.check(ctx, 'get_images', { project_id: ctx.projectId })) {
+      throw forbidden('You are not authorized to complete get_images action.');
+    }
+    let marker: Image | undefined;
+    if (parsed.markerId !== undefined) {
+      try {
+        marker = await this.load(ctx, parsed.markerId);
+      } catch {
+        throw badRequest(`No image found with ID ${parsed.markerId}`);
+      }
+    }
+    const { markerId: _ignored, ...query } = parsed;
+    const page = await this.d.repo.list(ctx, { ...query, marker });
+    const visible = page.filter((img) => this.d.authz.check(ctx, 'get_image', imageTarget(img, ctx)));
+    const nextMarker = visible.length !== 0 && page.length === parsed.limit ? visible[visible.length - 1]!.id : undefined;
+    return { images: visible, nextMarker };
+  }
+
+  async update(ctx: RequestContext, id: string, changes: Change[]): Promise<Image> {
+    const image = await this.load(ctx, id);
+    const before = structuredClone(image);
+    const next = structuredClone(image);
+    const removed = new Set<string>();
+    const modify = (name: string, value?: unknown) => {
+      if (name === 'visibility') this.d.authz.visibility(ctx, imageTarget(next, ctx), value);
+      this.d.authz.mutate(ctx, next, 'modify_image');
+    };
+    for (const c of changes) {
+      const root = c.path[0]!;
+      if (root === 'locations') {
+        this.d.authz.enforce(ctx, next, c.op === 'remove' ? 'delete_image_location' : 'set_image_location');
+        if (!this.d.config.api.showMultipleLocations) {
+          throw forbidden(
+            c.op === 'remove'
+              ? 'It\'s not allowed to remove locations if locations are invisible.'
+              : 'It\'s not allowed to update locations if locations are invisible.',
+          );
+        }
+        throw forbidden('Location changes are not enabled on this deployment.');
+      }
+      if (c.op === 'replace' || c.op === 'add') {
+        if (root === 'owner' && !ctx.isAdmin) throw forbidden("Owner can't be updated by non admin.");
+        modify(root, c.value);
+        if (root === 'tags') {
+          next.tags = [...new Set(c.value as string[])];
+        } else if (BASE_ATTRIBUTES.has(root)) {
+          if (c.op === 'add' && c.draft === 4) throw conflict(`Property ${root} already present.`);
+          setBase(next, root as WritableBase, c.value);
+        } else if (c.op === 'replace' && !(root in next.properties)) {
+          throw conflict(`Property ${root} does not exist.`);
+        } else {
+          if (c.op === 'add' && c.draft === 4 && root in next.properties) throw conflict(`Property ${root} already present.`);
+          if (root.length > 255) throw badRequest('Custom property should not be greater than 255 characters.');
+          next.properties[root] = c.value as string;
+          removed.delete(root);
+        }
+      } else {
+        modify(root);
+        if (BASE_ATTRIBUTES.has(root)) throw forbidden(`Property ${root} may not be removed.`);
+        if (!(root in next.properties)) throw conflict(`Property ${root} does not exist.`);
+        delete next.properties[root];
+        removed.add(root);
+      }
+    }
+    if (changes.length === 0) return image;
+    const api = this.d.config.api;
+    const propCount = Object.keys(next.properties).length;
+    if (api.imagePropertyQuota >= 0 && propCount > api.imagePropertyQuota && propCount > Object.keys(before.properties).length) {
+      throw tooLarge(`Maximum number of properties exceeded: attempted ${propCount}, maximum ${api.imagePropertyQuota}`);
+    }
+    if (api.imageTagQuota >= 0 && next.tags.length > api.imageTagQuota && next.tags.length > before.tags.length) {
+      throw tooLarge(`Maximum number of tags exceeded: attempted ${next.tags.length}, maximum ${api.imageTagQuota}`);
+    }
+    const baseChange: Record<string, unknown> = {};
+    for (const k of ['name', 'visibility', 'protected', 'os_hidden', 'owner', 'min_ram', 'min_disk', 'container_format', 'disk_format'] as const) {
+      if (next[k] !== before[k]) baseChange[k] = typeof next[k] === 'boolean' ? (next[k] ? 1 : 0) : next[k];
+    }
+    const setProperties: Record<string, string> = {};
+    for (const [k, v] of Object.entries(next.properties)) if (before.properties[k] !== v) setProperties[k] = v;
+    next.updated_at = nowStamp();
+    const saved = await this.d.repo.save(
+      id,
+      { base: { ...baseChange, updated_at: next.updated_at }, setProperties, removeProperties: [...removed] },
+      [before.status],
+    );
+    if (!saved) throw conflict(`Image ${id} changed while it was being updated; retry.`);
+    if (next.tags.join('\0') !== before.tags.join('\0')) await this.d.repo.replaceTags(id, next.tags);
+    return (await this.d.repo.get(id)) ?? next;
+  }
+
+  async delete(ctx: RequestContext, id: string): Promise<void> {
+    const image = await this.load(ctx, id);
+    try {
+      this.d.authz.mutate(ctx, image, 'delete_image');
+    } catch (e) {
+      if (e instanceof HttpError && e.status === 403) throw forbidden(e.message);
+      throw e;
+    }
+    if (image.protected) throw forbidden(`Image ${id} is protected and cannot be deleted.`);
+    if (!STATUS_TRANSITIONS[image.status].includes('deleted')) {
+      throw badRequest(`Image status transition from ${image.status} to deleted is not allowed`);
+    }
+    for (const loc of image.locations) {
+      try {
+        await this.d.stores.forLocation(loc.url, loc.metadata).delete(loc.url);
+      } catch (e) {
+        if (e instanceof StoreError && e.kind === 'not_found') continue;
+        if (e instanceof StoreError && e.kind === 'in_use') throw conflict(`Image ${id} could not be deleted because it is in use: ${e.message}`);
+        // A copy we cannot reach stays behind; the image itself is gone for clients, as in Glance.
+        console.error(`imago: failed to delete data of image ${id} at a ${loc.metadata.store ?? ''} location: ${(e as Error).message}`);
+      }
+    }
+    await this.d.repo.markDeleted(id);
+  }
+
+  async deactivate(ctx: RequestContext, id: string): Promise<void> {
+    const image = await this.load(ctx, id);
+    this.d.authz.mutate(ctx, image, 'deactivate');
+    if (image.status === 'deactivated') return;
+    if (image.status !== 'active') throw forbidden(`Not allowed to deactivate image in status '${image.status}'`);
+    if (!(await this.d.repo.save(id, { base: { status: 'deactivated' } }, ['active']))) throw conflict(`Image ${id} changed status; retry.`);
+  }
+
+  async reactivate(ctx: RequestContext, id: string): Promise<void> {
+    const image = await this.load(ctx, id);
+    this.d.authz.mutate(ctx, image, 'reactivate');
+    if (image.status === 'active') return;
+    if (image.status !== 'deactivated') throw forbidden(`Not allowed to reactivate image in status '${image.status}'`);
+    if (!(await this.d.repo.save(id, { base: { status: 'active' } }, ['deactivated']))) throw conflict(`Image ${id} changed status; retry.`);
+  }
+
+  async addTag(ctx: RequestContext, id: string, tag: string): Promise<void> {
+    const invalid = this.d.schemas.validateImage({ tags: [tag] });
+    if (invalid) throw badRequest(invalid);
+    const image = await this.load(ctx, id);
+    try {
+      this.d.authz.mutate(ctx, image, 'modify_image');
+    } catch (e) {
+      if (e instanceof HttpError && e.status === 403) throw forbidden(`Not allowed to update tags for image ${id}.`);
+      throw e;
+    }
+    const quota = this.d.config.api.imageTagQuota;
+    if (!image.tags.includes(tag) && quota >= 0 && image.tags.length + 1 > quota) {
+      throw tooLarge(`Image tag limit exceeded for image ${id}: attempted: ${image.tags.length + 1}, maximum: ${quota}:`);
+    }
+    await this.d.repo.addTag(id, tag);
+  }
+
+  async removeTag(ctx: RequestContext, id: string, tag: string): Promise<void> {
+    const image = await this.load(ctx, id);
+    try {
+      this.d.authz.mutate(ctx, image, 'modify_image');
+    } catch (e) {
+      if (e instanceof HttpError && e.status === 403) throw forbidden(`Not allowed to delete tags for image ${id}.`);
+      throw e;
+    }
+    if (!(await this.d.repo.removeTag(id, tag))) throw notFound(`Tag ${tag} not found for image ${id}`);
+  }
+
+  /**
+   * PUT /file. The image goes queued -> saving -> active; on any failure the
+   * bytes are removed and it returns to queued so the client can retry.
+   */
+  async upload(
+    ctx: RequestContext,
+    id: string,
+    body: AsyncIterable<Buffer>,
+    opts: { declaredSize?: number | undefined; storeId?: string | undefined; signal?: AbortSignal | undefined },
+  ): Promise<void> {
+    const store = this.pickWriteStore(opts.storeId);
+    const image = await this.load(ctx, id);
+    try {
+      this.d.authz.mutate(ctx, image, 'upload_image');
+    } catch (e) {
+      if (e instanceof HttpError && e.status === 403) throw forbidden(`Not allowed to upload image data for image ${id}`);
+      throw e;
+    }
+    if (image.status !== 'queued') throw conflict(`Image status transition from ${image.status} to saving is not allowed`);
+    requireFormats(image);
+    if (!(await this.d.repo.save(id, { base: { status: 'saving' } }, ['queued']))) {
+      throw conflict(`Image status transition from ${(await this.d.repo.get(id))?.status ?? 'deleted'} to saving is not allowed`);
+    }
+
+    const api = this.d.config.api;
+    let quotaRemaining: number | undefined;
+    if (api.userStorageQuota > 0 && image.owner) {
+      quotaRemaining = Math.max(0, api.userStorageQuota - (await this.d.repo.storageUsed(image.owner, id)));
+    }
+    let result;
+    try {
+      const writer = await store.createWriter(id, { sizeHint: opts.declaredSize, signal: opts.signal });
+      result = await ingest(body, writer, {
+        hashAlgorithm: api.hashingAlgorithm,
+        sizeCap: api.imageSizeCap,
+        quotaRemaining,
+        declaredSize: opts.declaredSize,
+        observers: this.d.uploadObservers?.(image) ?? [],
+        signal: opts.signal,
+      });
+    } catch (e) {
+      await this.d.repo.save(id, { base: { status: 'queued' } }, ['saving']);
+      throw uploadError(e);
+    }
+    const activated = await this.d.repo.save(
+      id,
+      {
+        base: {
+          status: 'active',
+          size: result.size,
+          checksum: result.checksum,
+          os_hash_algo: result.hashAlgorithm,
+          os_hash_value: result.hashValue,
+        },
+      },
+      ['saving'],
+    );
+    if (!activated) {
+      // Deleted (or reset) while we were uploading: the bytes have no image any more.
+      await store.delete(result.url).catch(() => undefined);
+      throw gone(`Image ${id} could not be found after upload. The image may have been deleted during the upload, cleaning up the chunks uploaded.`);
+    }
+    await this.d.repo.addLocation(id, { url: result.url, metadata: result.metadata });
+  }
+
+  private pickWriteStore(storeId: string | undefined): Store {
+    if (storeId !== undefined) {
+      const s = this.d.stores.multistore ? this.d.stores.get(storeId) : undefined;
+      if (!s) throw badRequest(`Unknown scheme '${storeId}' found in URI`);
+      if (!s.capabilities.write) throw gone('Error in store configuration. Adding images to store is disabled.');
+      return s;
+    }
+    const s = this.d.stores.default;
+    if (!s.capabilities.write) throw gone('Error in store configuration. Adding images to store is disabled.');
+    return s;
+  }
+
+  /** GET /file: the first location that answers, in weight order; 204 when there is no data. */
+  async download(ctx: RequestContext, id: string, headers: { range?: string | undefined; contentRange?: string | undefined }, signal?: AbortSignal): Promise<DataToServe | undefined> {
+    const image = await this.load(ctx, id);
+    if (image.status === 'deactivated' && !ctx.isAdmin) {
+      throw forbidden('The requested image has been deactivated. Image data download is forbidden.');
+    }
+    this.d.authz.enforce(ctx, image, 'download_image');
+    const locations = this.sortLocations(image.locations.filter((l) => l.status === 'active'));
+    if (locations.length === 0) return undefined;
+    const size = image.size ?? 0;
+    const range = parseRange(headers.range, headers.contentRange, size);
+    let lastError: unknown;
+    for (const loc of locations) {
+      try {
+        const store = this.d.stores.forLocation(loc.url, loc.metadata);
+        if (range && !store.capabilities.rangeRead) throw badRequest('Store does not support random reads.');
+        const opened = await store.open(loc.url, { offset: range?.offset, length: range?.length, signal });
+        return { stream: opened.stream, length: range ? range.length : opened.size, range, size: opened.size, checksum: image.checksum };
+      } catch (e) {
+        if (e instanceof HttpError) throw e;
+        lastError = e;
+      }
+    }
+    if (lastError instanceof StoreError && lastError.kind === 'not_found') return undefined;
+    throw serviceUnavailable(`No location of image ${id} could be read: ${(lastError as Error)?.message ?? 'unknown error'}`);
+  }
+}
+
+function requireFormats(image: Image): void {
+  const missing = (['disk_format', 'container_format'] as const).filter((k) => !image[k]);
+  if (missing.length === 1) throw badRequest(`Property ${missing[0]} must be set prior to saving data.`);
+  if (missing.length === 2) throw badRequest('Properties disk_format, container_format must be set prior to saving data.');
+}
+
+function setBase(image: Image, key: WritableBase, value: unknown): void {
+  if ((key === 'container_format' || key === 'disk_format') && image[key] !== value && !['queued', 'importing'].includes(image.status)) {
+    throw forbidden(`Attribute ${key} can be only replaced for a queued image.`);
+  }
+  if ((key === 'min_ram' || key === 'min_disk') && typeof value === 'number' && value < 0) {
+    throw badRequest(`Invalid value '${value}' for parameter '${key}': Cannot be a negative value.`);
+  }
+  (image as unknown as Record<string, unknown>)[key] = value;
+}
+
+/** Maps what can go wrong while receiving data to Glance's statuses. */
+export function uploadError(e: unknown): Error {
+  if (e instanceof HttpError) return e;
+  if (e instanceof SizeLimitError) {
+    return e.kind === 'image_size_cap'
+      ? tooLarge(`The incoming image is too large: ${e.message}`)
+      : tooLarge(`Image exceeds the storage quota: ${e.message}`);
+  }
+  if (e instanceof SizeMismatchError) return badRequest(e.message);
+  if (e instanceof StoreError) return storeHttpError(e);
+  const code = (e as NodeJS.ErrnoException)?.code;
+  if (code === 'ECONNRESET' || (e as Error)?.message === 'aborted' || (e as Error)?.name === 'AbortError') {
+    return badRequest('The client closed the connection before the upload completed.');
+  }
+  return e instanceof Error ? e : new Error(String(e));
+}
+
+export function storeHttpError(e: StoreError): HttpError {
+  switch (e.kind) {
+    case 'storage_full':
+      return tooLarge(`Image storage media is full: ${e.message}`);
+    case 'write_denied':
+      return serviceUnavailable(`Insufficient permissions on image storage media: ${e.message}`);
+    case 'unavailable':
+      return serviceUnavailable(e.message);
+    case 'duplicate':
+      return conflict(e.message);
+    case 'in_use':
+      return conflict(e.message);
+    case 'not_found':
+      return notFound(e.message);
+    case 'unsupported':
+      return gone('Error in store configuration. Adding images to store is disabled.');
+    default:
+      return badRequest(e.message);
+  }
+}
+
+export type { ImageStatus };

@@ -1,0 +1,70 @@
+// Wires configuration, database, stores, policy and routes into one server.
+
+import type { FastifyInstance } from 'fastify';
+import type { Config } from './config/config.js';
+import { migrate, openDatabase, type Db } from './db/connect.js';
+import { StoreRegistry } from './stores/registry.js';
+import { buildSchemas } from './images/schema.js';
+import { ImageRepository } from './images/repository.js';
+import { MemberRepository, MemberService } from './images/members.js';
+import { ImageAuthorizer, type PolicyChecker } from './images/authz.js';
+import { ImageService } from './images/service.js';
+import { NoAuth } from './auth/noauth.js';
+import { buildApp } from './http/app.js';
+import { imageRoutes } from './api/images.js';
+import { imageDataRoutes } from './api/imageData.js';
+import { memberRoutes } from './api/members.js';
+import { schemaRoutes } from './api/schemas.js';
+import type { Services } from './api/services.js';
+import { closeHashPool } from './data/hashing.js';
+
+export interface Server {
+  app: FastifyInstance;
+  db: Db;
+  stores: StoreRegistry;
+  close(): Promise<void>;
+}
+
+/** Glance's legacy defaults: rules are open except the admin-only ones. */
+const legacyPolicy: PolicyChecker = {
+  secureRbac: false,
+  check(rule, _target, ctx) {
+    if (['publicize_image', 'copy_image', 'manage_image_cache', 'stores_info_detail', 'context_is_admin'].includes(rule)) return ctx.isAdmin;
+    return true;
+  },
+};
+
+export async function createServer(config: Config, opts: { migrate?: boolean; logger?: boolean } = {}): Promise<Server> {
+  const db = openDatabase(config.database.connection);
+  if (opts.migrate !== false) await migrate(db);
+  const stores = await StoreRegistry.fromConfig(config);
+  const schemas = buildSchemas(config);
+  const authz = new ImageAuthorizer(legacyPolicy);
+  const memberRepo = new MemberRepository(db);
+  const images = new ImageService({ config, repo: new ImageRepository(db), members: memberRepo, authz, schemas, stores });
+  const members = new MemberService(memberRepo, authz, config.api.imageMemberQuota);
+  const services: Services = { config, images, members, schemas, stores };
+  const app = buildApp({
+    config,
+    auth: new NoAuth(),
+    features: { multistore: stores.multistore, cache: false, locationsApi: false },
+    logger: opts.logger,
+    routes: (v2) => {
+      imageRoutes(v2, services);
+      imageDataRoutes(v2, services);
+      memberRoutes(v2, services);
+      schemaRoutes(v2, services);
+    },
+  });
+  return {
+    app,
+    db,
+    stores,
+    async close() {
+      await app.close();
+      await stores.close();
+      await db.destroy();
+      await closeHashPool();
+    },
+  };
+}
