@@ -41,11 +41,10 @@ function baseImageProperties(diskFormats: string[], containerFormats: string[]):
     min_disk: { type: 'integer', description: 'Amount of disk space (in GB) required to boot image.' },
     self: readOnly({ type: 'string', description: 'An image self url' }),
     file: readOnly({ type: 'string', description: 'An image file url' }),
-    stores: readOnly({
-      type: 'string',
-      description:
-        'Store in which image data resides.  Only present when the operator has enabled multiple stores.  May be a comma-separated list of store identifiers.',
-    }),
+    // Glance also lists the read-only `stores` here. glanceclient turns schema
+    // properties into CLI options and caches the schema in no-auth mode; a
+    // `stores` property then collides with its own --stores option and every
+    // later `glance` command fails. Clients never send it, so it is left out.
     schema: readOnly({ type: 'string', description: 'An image schema url' }),
     locations: {
       type: 'array',
