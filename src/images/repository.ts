@@ -38,6 +38,8 @@ export interface ListQuery {
 
 type ImageRow = ImagesTable;
 
+const NULLABLE_SORT_KEYS = new Set<SortKey>(['name', 'container_format', 'disk_format', 'size']);
+
 /** Values used in place of NULL when sorting and paginating, as Glance's _paginate_query does. */
 const NULL_SORT_DEFAULT: Record<SortKey, string | number> = {
   name: '',
@@ -257,7 +259,9 @@ export class ImageRepository {
         dirs.push(defaultDir);
       }
     }
-    const sortExpr = (k: SortKey) => sql`coalesce(${sql.ref(`images.${k}`)}, ${NULL_SORT_DEFAULT[k]})`;
+    // NOT NULL columns sort on the bare column so the (deleted, created_at, id) index serves the default order.
+    const sortExpr = (k: SortKey) =>
+      NULLABLE_SORT_KEYS.has(k) ? sql`coalesce(${sql.ref(`images.${k}`)}, ${NULL_SORT_DEFAULT[k]})` : sql.ref(`images.${k}`);
 
     if (q.marker) {
       const marker = q.marker;
@@ -300,13 +304,14 @@ export class ImageRepository {
   private async hydrate(rows: ImageRow[]): Promise<Image[]> {
     if (rows.length === 0) return [];
     const ids = rows.map((r) => r.id);
+    const inIds = idsIn(ids);
     const [props, tags, locs] = await Promise.all([
-      this.db.selectFrom('image_properties').select(['image_id', 'name', 'value']).where('image_id', 'in', ids).execute(),
-      this.db.selectFrom('image_tags').select(['image_id', 'value']).where('image_id', 'in', ids).execute(),
+      this.db.selectFrom('image_properties').select(['image_id', 'name', 'value']).where('image_id', 'in', inIds).execute(),
+      this.db.selectFrom('image_tags').select(['image_id', 'value']).where('image_id', 'in', inIds).execute(),
       this.db
         .selectFrom('image_locations')
         .select(['id', 'image_id', 'url', 'metadata', 'status'])
-        .where('image_id', 'in', ids)
+        .where('image_id', 'in', inIds)
         .where('status', '!=', 'deleted')
         .orderBy('id')
         .execute(),
@@ -325,6 +330,14 @@ export class ImageRepository {
     }
     return images;
   }
+}
+
+/**
+ * `IN (...)` over many ids as ONE bound parameter (a JSON array), so a
+ * 1,000-image page does not build, bind and plan 1,000 placeholders.
+ */
+function idsIn(ids: string[]) {
+  return sql<string>`(select value from json_each(${JSON.stringify(ids)}))`;
 }
 
 function fromRow(r: ImageRow): Image {

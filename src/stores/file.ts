@@ -185,6 +185,8 @@ class FileWriter implements StoreWriter {
   private pendingBytes = 0;
   private position = 0;
   private done = false;
+  /** One batch may be on its way to disk while the next one fills (double buffering). */
+  private inFlight: Promise<void> | undefined;
 
   constructor(
     private readonly fh: FileHandle,
@@ -196,26 +198,29 @@ class FileWriter implements StoreWriter {
   async write(chunk: Buffer): Promise<void> {
     this.pending.push(chunk);
     this.pendingBytes += chunk.length;
-    if (this.pendingBytes >= WRITE_BATCH) await this.flush();
+    if (this.pendingBytes >= WRITE_BATCH) {
+      await this.inFlight;
+      this.inFlight = this.flush();
+      // Surface a failed write on the next call, not as an unhandled rejection.
+      this.inFlight.catch(() => undefined);
+    }
   }
 
   private async flush(): Promise<void> {
     if (this.pendingBytes === 0) return;
     const chunks = this.pending;
     const bytes = this.pendingBytes;
+    const at = this.position;
     this.pending = [];
     this.pendingBytes = 0;
+    this.position += bytes;
     try {
-      if (this.opts.thinProvisioning && chunks.every(isZero)) {
-        // Leave a hole; the final truncate gives the file its size.
-      } else {
-        let off = 0;
-        while (off < bytes) {
-          const { bytesWritten } = await this.fh.writev(off === 0 ? chunks : sliceFrom(chunks, off), this.position + off);
-          off += bytesWritten;
-        }
+      if (this.opts.thinProvisioning && chunks.every(isZero)) return; // a hole; the final truncate sizes the file
+      let off = 0;
+      while (off < bytes) {
+        const { bytesWritten } = await this.fh.writev(off === 0 ? chunks : sliceFrom(chunks, off), at + off);
+        off += bytesWritten;
       }
-      this.position += bytes;
     } catch (e) {
       throw mapFsError(e);
     }
@@ -224,6 +229,7 @@ class FileWriter implements StoreWriter {
   async commit(): Promise<CommittedData> {
     if (this.done) throw new Error('writer already finished');
     try {
+      await this.inFlight;
       await this.flush();
       if (this.opts.thinProvisioning) await this.fh.truncate(this.position);
       await this.fh.sync();
@@ -242,6 +248,7 @@ class FileWriter implements StoreWriter {
   async abort(): Promise<void> {
     if (this.done) return;
     this.done = true;
+    await this.inFlight?.catch(() => undefined);
     await this.fh.close().catch(() => undefined);
     await rm(this.tempPath, { force: true });
   }

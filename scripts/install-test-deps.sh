@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Debian packages the test suite talks to: the real OpenStack clients, qemu-img
+# for disk images. Idempotent; needs root (CI runs as root).
+set -euo pipefail
+export DEBIAN_FRONTEND=noninteractive
+PKGS=(
+  python3-openstackclient python3-glanceclient   # CLI smoke tests
+  qemu-utils                                     # real qcow2/vmdk/vhd images
+)
+missing=()
+for p in "${PKGS[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "install-test-deps: all present"
+  exit 0
+fi
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO=sudo
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends -o DPkg::Lock::Timeout=600 "${missing[@]}" >/dev/null
+echo "install-test-deps: installed ${missing[*]}"
