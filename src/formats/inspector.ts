@@ -47,6 +47,9 @@ export class FormatInspector {
   private buffered = 0;
   /** Set while regions are being filled from a chunk, so regions added meanwhile get that chunk too. */
   private chunkInFlight: { chunk: Buffer; start: number } | null = null;
+  /** Stream offset at which the current request is made (end of the region that prompted it), so whether data
+   * counts as already gone never depends on how the stream was chunked. */
+  private requestAt = 0;
 
   private last: Buffer | null = null;
   private readonly tailBuf = Buffer.allocUnsafe(TAIL_SIZE);
@@ -97,6 +100,7 @@ export class FormatInspector {
     if (this.finished) return this.finished;
     if (!this.probed) this.runProbes(this.head.subarray(0, this.headLen));
     // Whatever is still pending was cut short by the end of the stream (callbacks may chain more regions).
+    this.requestAt = this.pos;
     while (this.regions.length > 0) {
       const pending = this.regions;
       this.regions = [];
@@ -129,6 +133,7 @@ export class FormatInspector {
 
   private runProbes(head: Buffer): void {
     this.probed = true;
+    this.requestAt = head.length;
     const capture: Capture = { region: (offset, length, done) => this.addRegion(offset, length, done) };
     for (const d of this.detectors) {
       if (d.probe(head, capture)) this.matched.add(d);
@@ -154,9 +159,8 @@ export class FormatInspector {
     if (offset < this.headLen) {
       region.filled = this.head.copy(region.buf, 0, offset, this.headLen);
     }
-    // Bytes past the head and before the chunk being processed have gone by without being kept.
-    const available = this.chunkInFlight ? this.chunkInFlight.start : this.pos;
-    if (offset + region.filled < available) {
+    // Bytes past the head and before the point of the request have gone by without being kept.
+    if (offset + region.filled < this.requestAt) {
       this.buffered -= length;
       done({ data: Buffer.alloc(0), complete: false, problem: `data at offset ${offset} was needed after it streamed past` });
       return;
@@ -190,7 +194,10 @@ export class FormatInspector {
     this.regions = keep;
     this.nextNeeded = next;
     // Callbacks may add regions; addRegion feeds them this same chunk through chunkInFlight.
-    for (const r of completed) r.done({ data: r.buf, complete: true });
+    for (const r of completed) {
+      this.requestAt = r.end;
+      r.done({ data: r.buf, complete: true });
+    }
     this.chunkInFlight = outer;
   }
 
