@@ -10,6 +10,8 @@ import { LuksDetector, PloopDetector, VdiDetector } from './simple.js';
 import type { DetectedFormat, InspectionResult, InspectorOptions, SafetyFailure } from './types.js';
 
 const DEFAULT_MAX_BUFFERED = 4 * 1024 * 1024;
+/** Small chunks are gathered here so each is copied once; must exceed TAIL_SIZE by far to amortise compaction. */
+const RING_SIZE = 32 * 1024;
 /** Checks whose failures belong to partition tables (demoted by gptSafetyNonFatal or inside a hybrid ISO). */
 const PARTITION_CHECKS = new Set(['mbr', 'gpt']);
 
@@ -25,7 +27,7 @@ interface PendingRegion {
 /**
  * Streaming disk-image inspector: feed every chunk of an image once, in order, then call finish().
  *
- * Memory: a 64 KiB head, a 1.5 KiB tail, and only the regions detectors ask for (capped by maxBuffered).
+ * Memory: a 64 KiB head, a 32 KiB ring for the tail, and only the regions detectors ask for (capped by maxBuffered).
  * Once the head is full and no region is pending, feed() does a few comparisons per chunk.
  * feed() keeps a reference to the latest chunk (for the tail) until the next feed()/finish(): callers must not
  * overwrite a chunk's memory after handing it over (Node streams never do).
@@ -51,9 +53,11 @@ export class FormatInspector {
    * counts as already gone never depends on how the stream was chunked. */
   private requestAt = 0;
 
+  /** The latest chunk when it alone covers the tail (no copy); otherwise null and the tail is in `ring`. */
   private last: Buffer | null = null;
-  private readonly tailBuf = Buffer.allocUnsafe(TAIL_SIZE);
-  private tailLen = 0;
+  /** Small chunks are appended here; compacted to its last TAIL_SIZE bytes when full. */
+  private readonly ring = Buffer.allocUnsafe(RING_SIZE);
+  private ringLen = 0;
   private finished: InspectionResult | null = null;
 
   constructor(opts: InspectorOptions = {}) {
@@ -90,9 +94,8 @@ export class FormatInspector {
     if (end > this.nextNeeded) this.fillRegions(chunk, start);
     if (len >= TAIL_SIZE) {
       this.last = chunk;
-      this.tailLen = 0;
     } else {
-      this.keepSmallTail(chunk);
+      this.keepSmallChunk(chunk);
     }
   }
 
@@ -201,28 +204,24 @@ export class FormatInspector {
     this.chunkInFlight = outer;
   }
 
-  private keepSmallTail(chunk: Buffer): void {
+  private keepSmallChunk(chunk: Buffer): void {
     if (this.last) {
-      this.appendTail(this.last);
+      // The tail now spans the previous big chunk and this one.
+      this.ring.set(this.last.subarray(this.last.length - TAIL_SIZE), 0);
+      this.ringLen = TAIL_SIZE;
+      this.last = null;
     }
-    this.last = chunk;
-  }
-
-  private appendTail(b: Buffer): void {
-    if (b.length >= TAIL_SIZE) {
-      b.copy(this.tailBuf, 0, b.length - TAIL_SIZE);
-      this.tailLen = TAIL_SIZE;
-      return;
+    if (this.ringLen + chunk.length > RING_SIZE) {
+      this.ring.copyWithin(0, this.ringLen - TAIL_SIZE, this.ringLen);
+      this.ringLen = TAIL_SIZE;
     }
-    const keep = Math.min(this.tailLen, TAIL_SIZE - b.length);
-    this.tailBuf.copyWithin(0, this.tailLen - keep, this.tailLen);
-    b.copy(this.tailBuf, keep);
-    this.tailLen = keep + b.length;
+    this.ring.set(chunk, this.ringLen);
+    this.ringLen += chunk.length;
   }
 
   private assembleTail(): Buffer {
-    if (this.last) this.appendTail(this.last);
-    return Buffer.from(this.tailBuf.subarray(0, this.tailLen));
+    const src = this.last ?? this.ring.subarray(0, this.ringLen);
+    return Buffer.from(src.subarray(Math.max(0, src.length - TAIL_SIZE)));
   }
 
   // ---- verdict ----------------------------------------------------------------------------------------------

@@ -117,3 +117,23 @@ describe('streaming contract', () => {
     assert.ok(!inspectBuffer(Buffer.from('KDMV\x01\x00\x00\x00', 'latin1')).safety.ok);
   });
 });
+
+describe('[image_format] options', () => {
+  test('defaults and overrides from glance-api.conf', async () => {
+    const { parseIni } = await import('../../src/config/ini.js');
+    const { OptionReader } = await import('../../src/config/options.js');
+    const { imageFormatPolicy } = await import('../../src/formats/index.js');
+    const defaults = imageFormatPolicy(new OptionReader(parseIni(''), 'image_format'));
+    assert.deepEqual(defaults, {
+      inspector: { vmdkAllowedTypes: ['streamOptimized', 'monolithicSparse'], gptSafetyNonFatal: false },
+      requireFormatMatch: true,
+    });
+    const set = parseIni(
+      '[image_format]\nvmdk_allowed_types = monolithicSparse\ngpt_safety_checks_nonfatal = true\nrequire_image_format_match = false\n',
+    );
+    assert.deepEqual(imageFormatPolicy(new OptionReader(set, 'image_format')), {
+      inspector: { vmdkAllowedTypes: ['monolithicSparse'], gptSafetyNonFatal: true },
+      requireFormatMatch: false,
+    });
+  });
+});

@@ -306,6 +306,15 @@ describe('vhd, vhdx, vdi, luks, ploop, qed', () => {
     }
   });
 
+  test('LUKS v2 is refused (qemu and oslo.utils only understand v1)', () => {
+    const h = Buffer.alloc(64 * 1024);
+    h.write('LUKS\xba\xbe', 0, 'latin1');
+    h.writeUInt16BE(2, 6);
+    const r = inspectData(h);
+    assert.equal(r.format, 'luks');
+    assert.deepEqual(checks(r), ['version']);
+  });
+
   test('qed is recognised and banned', () => {
     qemuImg('create', '-f', 'qed', w.path('a.qed'), '10M');
     const r = inspectFile(w.path('a.qed'));
