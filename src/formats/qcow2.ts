@@ -1,5 +1,5 @@
 // qcow2 (docs/interop/qcow2.txt in qemu): big-endian header, optional header extensions in the first cluster.
-import { fail, startsWith, u64be, type Detector, type Verdict } from './detector.js';
+import { fail, startsWith, u64be, type Detector, type EndInfo, type Verdict } from './detector.js';
 import type { SafetyFailure } from './types.js';
 
 const QCOW_MAGIC = Buffer.from('QFI\xfb', 'latin1');
@@ -15,15 +15,25 @@ const EXT_DATA_FILE = 0x44415441;
 export class Qcow2Detector implements Detector {
   readonly format = 'qcow2' as const;
   private verdict: Verdict | null = null;
+  private l1End: number | null = null;
 
   probe(head: Buffer): boolean {
     if (!startsWith(head, QCOW_MAGIC)) return false;
     this.verdict = inspectHeader(head);
+    if (head.length >= 48) {
+      const l1Offset = u64be(head, 40);
+      this.l1End = l1Offset === null ? null : l1Offset + head.readUInt32BE(36) * 8;
+    }
     return true;
   }
 
-  finish(): Verdict {
-    return this.verdict!;
+  finish(end: EndInfo): Verdict {
+    const v = this.verdict!;
+    // A truncated upload cuts off the tables qemu needs; the L1 table is the first one it reads.
+    if (v.failures.length === 0 && (this.l1End === null || this.l1End > end.size)) {
+      return { ...v, failures: [fail('header', 'qcow2 L1 table lies beyond the end of the image')] };
+    }
+    return v;
   }
 }
 
@@ -41,6 +51,13 @@ function inspectHeader(h: Buffer): Verdict {
   if (backingOffset !== 0n) failures.push(fail('backing_file', 'Image has a backing file'));
   if (clusterBits < 9 || clusterBits > 21) failures.push(fail('header', `Invalid qcow2 cluster size 2^${clusterBits}`));
   if (virtualSize === null) failures.push(fail('header', 'qcow2 virtual size is out of range'));
+  if (clusterBits >= 9 && clusterBits <= 21) {
+    const mask = (1n << BigInt(clusterBits)) - 1n;
+    // qemu refuses tables that are not cluster-aligned.
+    if (h.readBigUInt64BE(40) & mask || h.readBigUInt64BE(48) & mask) {
+      failures.push(fail('header', 'qcow2 L1 or refcount table is not cluster-aligned'));
+    }
+  }
 
   let extStart = 72;
   if (version === 3) {

@@ -60,7 +60,7 @@ export class VmdkDetector implements Detector {
           const len = h.descSectors * 512n > BigInt(DESC_MAX) ? DESC_MAX : Number(h.descSectors * 512n);
           capture.region(SECTOR, len, (r) => {
             this.descriptor = r.data;
-            if (r.problem) this.descriptorProblem = r.problem;
+            if (!r.complete) this.descriptorProblem = r.problem ?? 'the stream ends inside it';
           });
         }
       }

@@ -1,7 +1,7 @@
 // Glance's declared-format rules (checkDeclaredFormat) and the inspector's streaming contract.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { checkDeclaredFormat, FormatInspector, inspectBuffer } from '../../src/formats/index.js';
 import { inspectData, qemuImg, randomBytes, requireTool, Workdir } from '../helpers/images.js';
 
@@ -115,6 +115,21 @@ describe('streaming contract', () => {
     assert.equal(inspectBuffer(qcow2.subarray(0, 40)).format, 'qcow2');
     assert.ok(!inspectBuffer(qcow2.subarray(0, 40)).safety.ok);
     assert.ok(!inspectBuffer(Buffer.from('KDMV\x01\x00\x00\x00', 'latin1')).safety.ok);
+    qemuImg('create', '-f', 'vmdk', w.path('t.vmdk'), '1G');
+    const cut = inspectBuffer(readFileSync(w.path('t.vmdk')).subarray(0, 700));
+    assert.match(cut.safety.failures.map((f) => f.message).join(), /descriptor unreadable/);
+  });
+
+  test('a qcow2 cut short before its L1 table is refused', () => {
+    const src = randomBytes(3 * 1024 * 1024, 4);
+    const file = w.path('src.raw');
+    writeFileSync(file, src);
+    qemuImg('convert', '-f', 'raw', '-O', 'qcow2', file, w.path('c.qcow2'));
+    const whole = readFileSync(w.path('c.qcow2'));
+    assert.ok(inspectBuffer(whole).safety.ok);
+    const l1End = Number(whole.readBigUInt64BE(40)) + whole.readUInt32BE(36) * 8;
+    const r = inspectBuffer(whole.subarray(0, l1End - 1));
+    assert.match(r.safety.failures[0]!.message, /L1 table lies beyond/);
   });
 });
 
