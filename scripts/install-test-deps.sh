@@ -5,7 +5,8 @@ set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 PKGS=(
   python3-openstackclient python3-glanceclient   # CLI smoke tests
-  qemu-utils                                     # real qcow2/vmdk/vhd images
+  qemu-utils fdisk genisoimage                   # real qcow2/vmdk/vhd/gpt/iso images
+  gzip xz-utils zstd bzip2                       # compressed images
 )
 missing=()
 for p in "${PKGS[@]}"; do

@@ -17,6 +17,7 @@ import { memberRoutes } from './api/members.js';
 import { schemaRoutes } from './api/schemas.js';
 import type { Services } from './api/services.js';
 import { closeHashPool } from './data/hashing.js';
+import { imageFormatPolicy } from './formats/index.js';
 
 export interface Server {
   app: FastifyInstance;
@@ -41,7 +42,8 @@ export async function createServer(config: Config, opts: { migrate?: boolean; lo
   const schemas = buildSchemas(config);
   const authz = new ImageAuthorizer(legacyPolicy);
   const memberRepo = new MemberRepository(db);
-  const images = new ImageService({ config, repo: new ImageRepository(db), members: memberRepo, authz, schemas, stores });
+  const formatPolicy = imageFormatPolicy(config.section('image_format'));
+  const images = new ImageService({ config, repo: new ImageRepository(db), members: memberRepo, authz, schemas, stores, formatPolicy });
   const members = new MemberService(memberRepo, authz, config.api.imageMemberQuota);
   const services: Services = { config, images, members, schemas, stores };
   const app = buildApp({

@@ -6,8 +6,10 @@ import { randomUUID } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import type { Config } from '../config/config.js';
 import type { RequestContext } from '../auth/context.js';
-import { badRequest, conflict, forbidden, gone, HttpError, notFound, serviceUnavailable, tooLarge } from '../http/errors.js';
-import { ingest, SizeLimitError, SizeMismatchError, type StreamObserver } from '../data/ingest.js';
+import { badRequest, conflict, forbidden, gone, HttpError, notFound, serviceUnavailable, tooLarge, unsupportedMediaType } from '../http/errors.js';
+import { ingest, SizeLimitError, SizeMismatchError } from '../data/ingest.js';
+import { FormatCheck, FormatRejectedError } from '../data/formatCheck.js';
+import type { ImageFormatPolicy } from '../formats/index.js';
 import { parseRange, type ByteRange } from '../data/range.js';
 import type { StoreRegistry } from '../stores/registry.js';
 import { StoreError, type Store } from '../stores/store.js';
@@ -32,8 +34,8 @@ export interface ImageServiceDeps {
   authz: ImageAuthorizer;
   schemas: ImageSchemas;
   stores: StoreRegistry;
-  /** Extra observers on every upload (the format inspector plugs in here). */
-  uploadObservers?: (image: Image) => StreamObserver[];
+  /** [image_format] rules applied to every upload. */
+  formatPolicy: ImageFormatPolicy;
 }
 
 export interface DataToServe {
@@ -352,6 +354,7 @@ export class ImageService {
       quotaRemaining = Math.max(0, api.userStorageQuota - (await this.d.repo.storageUsed(image.owner, id)));
     }
     let result;
+    const format = new FormatCheck(image.disk_format, image.container_format, this.d.formatPolicy);
     try {
       const writer = await store.createWriter(id, { sizeHint: opts.declaredSize, signal: opts.signal });
       result = await ingest(body, writer, {
@@ -359,7 +362,7 @@ export class ImageService {
         sizeCap: api.imageSizeCap,
         quotaRemaining,
         declaredSize: opts.declaredSize,
-        observers: this.d.uploadObservers?.(image) ?? [],
+        observers: [format],
         signal: opts.signal,
       });
     } catch (e) {
@@ -375,6 +378,7 @@ export class ImageService {
           checksum: result.checksum,
           os_hash_algo: result.hashAlgorithm,
           os_hash_value: result.hashValue,
+          virtual_size: format.virtualSize,
         },
       },
       ['saving'],
@@ -452,6 +456,7 @@ export function uploadError(e: unknown): Error {
       : tooLarge(`Image exceeds the storage quota: ${e.message}`);
   }
   if (e instanceof SizeMismatchError) return badRequest(e.message);
+  if (e instanceof FormatRejectedError) return unsupportedMediaType(`Image data does not pass inspection: ${e.message}`);
   if (e instanceof StoreError) return storeHttpError(e);
   const code = (e as NodeJS.ErrnoException)?.code;
   if (code === 'ECONNRESET' || (e as Error)?.message === 'aborted' || (e as Error)?.name === 'AbortError') {

@@ -1,11 +1,12 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { readdirSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { client, startImago, type Imago } from '../helpers/server.js';
+import { qemuImg, Workdir } from '../helpers/images.js';
 
 let imago: Imago;
 let api: ReturnType<typeof client>;
@@ -199,6 +200,38 @@ describe('failed uploads leave nothing behind and the image retryable', () => {
     });
     assert.equal(await done, 410);
     assert.ok(!storeFiles().some((f) => f.includes(img.id)));
+  });
+});
+
+describe('format inspection on upload', () => {
+  test('a real qcow2 gets its virtual_size; content that is not the declared format is 415 and leaves nothing', async () => {
+    const work = new Workdir();
+    try {
+      qemuImg('create', '-q', '-f', 'qcow2', work.path('disk.qcow2'), '1G');
+      qemuImg('create', '-q', '-f', 'qcow2', '-b', '/etc/hostname', '-F', 'raw', work.path('backed.qcow2'));
+      const good = await api.create({ disk_format: 'qcow2' });
+      assert.equal((await api.upload(`/v2/images/${good.id}/file`, readFileSync(work.path('disk.qcow2')))).status, 204);
+      const shown = (await api.get(`/v2/images/${good.id}`)).json;
+      assert.equal(shown.virtual_size, 1 << 30);
+
+      const liar = await api.create({ disk_format: 'qcow2' });
+      const r = await api.upload(`/v2/images/${liar.id}/file`, randomBytes(100_000));
+      assert.equal(r.status, 415);
+      assert.equal((await api.get(`/v2/images/${liar.id}`)).json.status, 'queued');
+      assert.ok(!storeFiles().some((f) => f.includes(liar.id) || f.startsWith('.imago-partial')));
+
+      const backed = await api.create({ disk_format: 'qcow2' });
+      const b = await api.upload(`/v2/images/${backed.id}/file`, readFileSync(work.path('backed.qcow2')));
+      assert.equal(b.status, 415, 'a qcow2 with a backing file is unsafe');
+      assert.match(b.json.message, /backing/i);
+
+      const hidden = await api.create({ disk_format: 'raw' });
+      assert.equal((await api.upload(`/v2/images/${hidden.id}/file`, readFileSync(work.path('disk.qcow2')))).status, 415, 'qcow2 declared raw');
+      const wrapped = await api.create({ disk_format: 'qcow2', container_format: 'ova' });
+      assert.equal((await api.upload(`/v2/images/${wrapped.id}/file`, randomBytes(1000))).status, 204, 'only bare containers are inspected');
+    } finally {
+      work.remove();
+    }
   });
 });
 

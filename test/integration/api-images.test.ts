@@ -223,7 +223,7 @@ describe('PATCH', () => {
 
   test('disk and container formats can only change while queued', async () => {
     const img = await api.create();
-    assert.equal((await api.patch(`/v2/images/${img.id}`, [{ op: 'replace', path: '/disk_format', value: 'qcow2' }])).status, 200);
+    assert.equal((await api.patch(`/v2/images/${img.id}`, [{ op: 'replace', path: '/disk_format', value: 'ami' }])).status, 200);
     assert.equal((await api.upload(`/v2/images/${img.id}/file`, Buffer.from('data'))).status, 204);
     const r = await api.patch(`/v2/images/${img.id}`, [{ op: 'replace', path: '/disk_format', value: 'raw' }]);
     assert.equal(r.status, 403);

@@ -10,10 +10,10 @@ before(async () => {
   imago = await startImago();
   api = client(imago.url);
   const specs: [string, Record<string, unknown>, number | undefined][] = [
-    ['alpha', { disk_format: 'qcow2', tags: ['linux', 'x86'], os_distro: 'ubuntu', min_ram: 512 }, 10],
+    ['alpha', { disk_format: 'ami', tags: ['linux', 'x86'], os_distro: 'ubuntu', min_ram: 512 }, 10],
     ['beta', { disk_format: 'raw', tags: ['linux'], os_distro: 'debian', visibility: 'public' }, 100],
     ['gamma', { disk_format: 'raw', container_format: 'ovf', visibility: 'private', protected: true }, undefined],
-    ['glass, darkly', { disk_format: 'iso', os_hidden: true }, 1000],
+    ['glass, darkly', { disk_format: 'aki', os_hidden: true }, 1000],
     ['delta', { disk_format: 'vmdk', visibility: 'community' }, undefined],
   ];
   for (const [name, props, size] of specs) {
