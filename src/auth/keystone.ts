@@ -273,14 +273,18 @@ export class KeystoneAuth {
       }
       this.cache.delete(key);
     }
+    // Concurrent requests with the same new token share one Keystone call.
     let pending = this.inFlight.get(key);
     if (!pending) {
-      pending = this.fetchIdentity(token).finally(() => this.inFlight.delete(key));
+      pending = this.fetchIdentity(token)
+        .then((identity) => {
+          this.remember(key, identity);
+          return identity;
+        })
+        .finally(() => this.inFlight.delete(key));
       this.inFlight.set(key, pending);
     }
-    const identity = await pending;
-    this.remember(key, identity);
-    return identity;
+    return pending;
   }
 
   private remember(key: string, identity: Identity): void {
@@ -459,7 +463,9 @@ function parseIdentity(token: string, body: { token?: TokenBody }): Identity {
       }));
     }
   }
-  return identity;
+  // Shared by every request that presents this token while it is cached.
+  Object.freeze(identity.roles);
+  return Object.freeze(identity);
 }
 
 /**
