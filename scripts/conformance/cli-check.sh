@@ -1,0 +1,90 @@
+#!/bin/bash
+# Smoke-test the two real CLIs against the image service in the catalog, as a
+# user would: openstack image create/list/save/show/delete and glance
+# image-create/image-list/image-download, checking (md5) that the bytes that
+# come back are the bytes that went in.
+#   cli-check.sh [--catalog-type TYPE]      TYPE defaults to image
+# With another TYPE: openstack gets a clouds.yaml with image_service_type:
+# TYPE (normal catalog lookup + version discovery; this OSC ignores
+# OS_IMAGE_ENDPOINT_OVERRIDE), glance gets OS_IMAGE_URL = that entry's
+# public URL.
+# Prints one ok/FAIL line per check and "cli-check: N passed, M failed" last;
+# exits 1 on any failure.
+# Needs: apt-get install python3-openstackclient python3-glanceclient qemu-utils
+set -euo pipefail
+. "$(dirname "$0")/../lib.sh"
+
+CATALOG_TYPE=image
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --catalog-type) CATALOG_TYPE=$2; shift 2 ;;
+    --catalog-type=*) CATALOG_TYPE=${1#*=}; shift ;;
+    -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
+    *) die "unknown argument $1" ;;
+  esac
+done
+need_debs python3-openstackclient python3-glanceclient qemu-utils
+wait_http "$KEYSTONE_URL/v3" 2 '^200$' || die "keystone is not running (scripts/keystone.sh start)"
+D=${CLI_CHECK_STATE:-/tmp/imago-cli-check}
+rm -rf "$D" && mkdir -p "$D" && cd "$D"
+private_home "$D/home" "$D/tmp"
+admin_env
+export OS_IMAGE_API_VERSION=2
+# Debian's clients (the python3 first on PATH may not see them).
+openstack() { /usr/bin/openstack "$@"; }
+glance() { /usr/bin/glance "$@"; }
+
+url=$($PY "$SCRIPTS_DIR/keystone-catalog.py" list |
+  awk -v t="$CATALOG_TYPE" '$1 == t && $3 == "public" {print $5}')
+[ -n "$url" ] || die "no public '$CATALOG_TYPE' endpoint in the catalog (scripts/register-image-service.sh URL)"
+log "cli-check: image service '$CATALOG_TYPE' at $url"
+if [ "$CATALOG_TYPE" != image ]; then
+  export OS_IMAGE_URL=$url
+  cat >clouds.yaml <<YAML
+clouds:
+  imago:
+    auth:
+      auth_url: $OS_AUTH_URL
+      username: $OS_USERNAME
+      password: $OS_PASSWORD
+      project_name: $OS_PROJECT_NAME
+      user_domain_name: Default
+      project_domain_name: Default
+    region_name: $REGION
+    identity_api_version: 3
+    image_api_version: 2
+    image_service_type: $CATALOG_TYPE
+YAML
+  openstack() { OS_CLIENT_CONFIG_FILE=$D/clouds.yaml /usr/bin/openstack --os-cloud imago "$@"; }
+fi
+
+t0=$SECONDS
+qemu-img create -f qcow2 disk.qcow2 64M >/dev/null
+want=$(md5sum <disk.qcow2 | cut -d' ' -f1)
+name=cli-check-$$
+passed=0 failed=0
+check() {
+  if "$@"; then echo "ok   $*" | cut -c1-110; passed=$((passed + 1))
+  else echo "FAIL $*" | cut -c1-110; failed=$((failed + 1)); fi
+}
+
+id=$(openstack image create --file disk.qcow2 --disk-format qcow2 \
+  --container-format bare "$name-osc" -f value -c id || true)
+check test -n "$id"
+check grep -q "^$id active" <(openstack image list -f value -c ID -c Status)
+openstack image save --file saved-osc.qcow2 "$id" || true
+check test "$(md5sum <saved-osc.qcow2 | cut -d' ' -f1)" = "$want"
+check test "$(openstack image show "$id" -f value -c checksum)" = "$want"
+
+gid=$(glance image-create --name "$name-glance" --disk-format qcow2 \
+  --container-format bare --file disk.qcow2 | awk '$2 == "id" {print $4}' || true)
+check test -n "$gid"
+check grep -q "$gid" <(glance image-list)
+glance image-download --file saved-glance.qcow2 "$gid" || true
+check test "$(md5sum <saved-glance.qcow2 | cut -d' ' -f1)" = "$want"
+
+openstack image delete "$id" "$gid" || true
+check test -z "$(openstack image list -f value -c ID | grep -e "$id" -e "$gid")"
+log "cli-check: finished in $((SECONDS - t0))s"
+echo "cli-check: $passed passed, $failed failed"
+[ "$failed" = 0 ]
