@@ -9,7 +9,7 @@ import { ImageRepository } from './images/repository.js';
 import { MemberRepository, MemberService } from './images/members.js';
 import { ImageAuthorizer, type PolicyChecker } from './images/authz.js';
 import { ImageService } from './images/service.js';
-import { NoAuth } from './auth/noauth.js';
+import { authenticatorFromConfig } from './auth/authenticator.js';
 import { buildApp } from './http/app.js';
 import { imageRoutes } from './api/images.js';
 import { imageDataRoutes } from './api/imageData.js';
@@ -48,7 +48,7 @@ export async function createServer(config: Config, opts: { migrate?: boolean; lo
   const services: Services = { config, images, members, schemas, stores };
   const app = buildApp({
     config,
-    auth: new NoAuth(),
+    auth: authenticatorFromConfig(config),
     features: { multistore: stores.multistore, cache: false, locationsApi: false },
     logger: opts.logger,
     routes: (v2) => {

@@ -7,7 +7,7 @@ import { randomUUID } from 'node:crypto';
 import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
 import type { Config } from '../config/config.js';
 import type { RequestContext } from '../auth/context.js';
-import type { Authenticator } from '../auth/noauth.js';
+import type { Authenticator } from '../auth/authenticator.js';
 import { HttpError, isHttpError, internalError, notFound, renderError } from './errors.js';
 import { allowedPrefixes, versionsBody, type VersionFeatures } from '../api/versions.js';
 
@@ -61,7 +61,7 @@ export function buildApp(opts: AppOptions): FastifyInstance {
       req.requestId = `req-${randomUUID()}`;
       throw new HttpError(431, `x-openstack-request-id is too long, max size ${max}`);
     }
-    if (req.url.startsWith('/v2/')) req.ctx = await opts.auth.authenticate(req.requestId, req.headers);
+    if (req.url.startsWith('/v2/')) req.ctx = await opts.auth.authenticate(req.requestId, req.headers, { method: req.method, path: req.url.split('?')[0]! });
   });
 
   app.addHook('onSend', async (req, reply, payload) => {
