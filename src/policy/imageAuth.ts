@@ -135,15 +135,20 @@ export function isImageVisible(image: PolicyImage, creds: Credentials, who: { is
  * - without enforce_secure_rbac, mutating rules also need admin or owner (403).
  */
 export function enforceImage(enforcer: PolicyEnforcer, creds: Credentials, rule: string, image: PolicyImage, access: ImageAccess = {}): void {
-  const isAdmin = enforcer.isAdmin(creds);
-  const visible = access.isVisible ?? isImageVisible(image, creds, { isAdmin, isMember: access.isMember });
-  if (!visible) throw notFound(rule);
-  const target = buildImageTarget(image, creds, { isMember: access.isMember === true || isAdmin });
+  const { target, isAdmin } = visibleImageTarget(enforcer, creds, rule, image, access);
   if (!enforcer.check(rule, target, creds)) {
     if (rule === 'get_image' || !enforcer.check('get_image', target, creds)) throw notFound(rule);
     throw forbidden(rule);
   }
   if (!enforcer.options.enforceSecureRbac && LEGACY_OWNER_CHECKED.has(rule)) checkIsImageMutable(creds, image, isAdmin);
+}
+
+/** The image's target, or 404 when the requester's image lookup would not have found it. */
+function visibleImageTarget(enforcer: PolicyEnforcer, creds: Credentials, rule: string, image: PolicyImage, access: ImageAccess) {
+  const isAdmin = enforcer.isAdmin(creds);
+  const visible = access.isVisible ?? isImageVisible(image, creds, { isAdmin, isMember: access.isMember });
+  if (!visible) throw notFound(rule);
+  return { isAdmin, target: buildImageTarget(image, creds, { isMember: access.isMember === true || isAdmin }) };
 }
 
 /** enforceImage as a yes/no answer (ImageAPIPolicy.check). */
@@ -170,8 +175,8 @@ export function enforceImagePropertyChange(
   access: ImageAccess = {},
 ): void {
   if (name === 'visibility') {
-    const isMember = access.isMember === true || enforcer.isAdmin(creds);
-    enforceImageVisibility(enforcer, creds, String(value), buildImageTarget(image, creds, { isMember }));
+    const { target } = visibleImageTarget(enforcer, creds, 'modify_image', image, access);
+    enforceImageVisibility(enforcer, creds, String(value), target);
   }
   enforceImage(enforcer, creds, 'modify_image', image, access);
 }
@@ -209,8 +214,7 @@ export function enforceImages(enforcer: PolicyEnforcer, creds: Credentials, rule
  */
 export function enforceImageMember(enforcer: PolicyEnforcer, creds: Credentials, rule: string, image: PolicyImage, access: ImageAccess = {}): void {
   enforceImage(enforcer, creds, 'get_image', image, access);
-  const isMember = access.isMember === true || enforcer.isAdmin(creds);
-  enforceRule(enforcer, creds, rule, buildImageTarget(image, creds, { isMember }));
+  enforceRule(enforcer, creds, rule, visibleImageTarget(enforcer, creds, rule, image, access).target);
 }
 
 /** A metadef namespace as its policies see it. */
