@@ -104,6 +104,7 @@ export class PolicyFileError extends Error {}
 export class DuplicatePolicyError extends Error {}
 
 interface RuleEntry {
+  readonly name: string;
   readonly check: Check;
   readonly source: RuleSource;
 }
@@ -124,6 +125,7 @@ export class PolicyEnforcer {
   private readonly registered = new Map<string, RuleDefault>();
   private readonly rules = new Map<string, RuleEntry>();
   private readonly warn: (message: string) => void;
+  private readonly lookupRule = (name: string) => this.lookup(name);
 
   constructor(init: EnforcerInit) {
     this.options = { ...DEFAULT_ENFORCER_OPTIONS, ...stripUndefined(init.options ?? {}) };
@@ -139,7 +141,7 @@ export class PolicyEnforcer {
       const check = parseRule(asRuleValue(name, raw), problems);
       for (const p of problems) this.warnings.push(`policy file rule "${name}": ${p}; it will never allow`);
       fileRules.set(name, check);
-      this.rules.set(name, { check, source: 'override' });
+      this.rules.set(name, { name, check, source: 'override' });
     }
     for (const d of this.registered.values()) {
       if (!this.rules.has(d.name)) this.rules.set(d.name, this.effectiveDefault(d, fileRules));
@@ -158,7 +160,7 @@ export class PolicyEnforcer {
     const entry = this.lookup(rule);
     if (!entry) return false;
     const active = new Set<string>([entry.name]);
-    return evaluate(entry.check, target, policyValues(creds), (name) => this.lookup(name), active);
+    return evaluate(entry.check, target, policyValues(creds), this.lookupRule, active);
   }
 
   /** Glance's RequestContext.is_admin: given, or the `context_is_admin` rule on the credentials. */
@@ -173,7 +175,7 @@ export class PolicyEnforcer {
       const problems: string[] = [];
       const check = parseRule(text, problems);
       for (const p of problems) this.warnings.push(`rule "${name}": ${p}; it will never allow`);
-      this.rules.set(name, { check, source: 'added' });
+      this.rules.set(name, { name, check, source: 'added' });
     }
   }
 
@@ -206,26 +208,24 @@ export class PolicyEnforcer {
 
   /** oslo's _handle_deprecated_rule. */
   private effectiveDefault(d: RuleDefault, fileRules: ReadonlyMap<string, Check>): RuleEntry {
-    const check = parseTrusted(d.name, d.checkStr);
+    const name = d.name;
+    const check = parseTrusted(name, d.checkStr);
     const dep = d.deprecatedRule;
-    if (!dep) return { check, source: 'default' };
+    if (!dep) return { name, check, source: 'default' };
     const depName = dep.name ?? d.name;
     const renamedOverride = depName !== d.name ? fileRules.get(depName) : undefined;
     // An override of the old name keeps working, unless it merely points at the new name.
     if (renamedOverride && checkToString(renamedOverride) !== `rule:${d.name}`) {
-      return { check: renamedOverride, source: 'override-of-deprecated-name' };
+      return { name, check: renamedOverride, source: 'override-of-deprecated-name' };
     }
     if (!this.options.enforceNewDefaults && dep.checkStr !== d.checkStr) {
-      return { check: { kind: 'or', checks: [check, parseTrusted(d.name, dep.checkStr)] }, source: 'default-or-deprecated' };
+      return { name, check: { kind: 'or', checks: [check, parseTrusted(name, dep.checkStr)] }, source: 'default-or-deprecated' };
     }
-    return { check, source: 'default' };
+    return { name, check, source: 'default' };
   }
 
-  private lookup(name: string): (RuleEntry & { name: string }) | undefined {
-    const own = this.rules.get(name);
-    if (own) return { ...own, name };
-    const fallback = this.rules.get(this.options.defaultRule);
-    return fallback ? { ...fallback, name: this.options.defaultRule } : undefined;
+  private lookup(name: string): RuleEntry | undefined {
+    return this.rules.get(name) ?? this.rules.get(this.options.defaultRule);
   }
 
   /** oslo's _enforce_scope: system beats domain beats project. */
@@ -295,7 +295,7 @@ function hasCycle(check: Check, rules: ReadonlyMap<string, RuleEntry>, seen: Set
 
 // ---- evaluation (oslo_policy/_checks.py) ----
 
-type Lookup = (name: string) => (RuleEntry & { name: string }) | undefined;
+type Lookup = (name: string) => { readonly name: string; readonly check: Check } | undefined;
 
 /**
  * Evaluates a parsed check. `active` holds the rules being evaluated: a rule that
@@ -310,9 +310,11 @@ export function evaluate(check: Check, target: Target, creds: Credentials, looku
     case 'not':
       return !evaluate(check.check, target, creds, lookup, active);
     case 'and':
-      return check.checks.every((c) => evaluate(c, target, creds, lookup, active));
+      for (const c of check.checks) if (!evaluate(c, target, creds, lookup, active)) return false;
+      return true;
     case 'or':
-      return check.checks.some((c) => evaluate(c, target, creds, lookup, active));
+      for (const c of check.checks) if (evaluate(c, target, creds, lookup, active)) return true;
+      return false;
     case 'rule': {
       const entry = lookup(check.match);
       if (!entry || active.has(entry.name)) return false;
@@ -332,11 +334,18 @@ export function evaluate(check: Check, target: Target, creds: Credentials, looku
     case 'generic': {
       const match = substitute(check.match, target);
       if (match === undefined) return false;
-      const literal = pythonLiteral(check.key);
+      const literal = literalOf(check.key);
       if (literal !== undefined) return match === literal;
       return findInCreds(creds, check.key.split('.'), match);
     }
   }
+}
+
+const literals = new Map<string, string | undefined>();
+
+function literalOf(key: string): string | undefined {
+  if (!literals.has(key)) literals.set(key, pythonLiteral(key));
+  return literals.get(key);
 }
 
 /** oslo's GenericCheck._find_in_dict: a dotted path; lists match when any element does. */

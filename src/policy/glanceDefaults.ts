@@ -12,14 +12,14 @@
 // Rules marked "unverified" below could not be read from upstream source; their
 // check strings follow the neighbouring rules and may need correcting.
 
-import type { RuleDefault } from './enforcer.js';
+import { PolicyEnforcer, loadPolicyOverrides, type PolicyConfig, type RuleDefault } from './enforcer.js';
 
 // Personas (base.py).
-export const ADMIN = 'rule:context_is_admin';
-export const SERVICE = 'rule:service_api';
-export const DEFAULT = 'rule:default';
-export const PROJECT_MEMBER = 'role:member and project_id:%(project_id)s';
-export const PROJECT_READER = 'role:reader and project_id:%(project_id)s';
+const ADMIN = 'rule:context_is_admin';
+const SERVICE = 'rule:service_api';
+const DEFAULT = 'rule:default';
+const PROJECT_MEMBER = 'role:member and project_id:%(project_id)s';
+const PROJECT_READER = 'role:reader and project_id:%(project_id)s';
 
 // Target checks: member_id is the requesting project when it found a shared image
 // through its membership; visibility literals compare against the target's value.
@@ -32,22 +32,22 @@ const VISIBLE_IMAGE =
   `(project_id:%(project_id)s or ${IMAGE_MEMBER_CHECK} or ${COMMUNITY_VISIBILITY_CHECK} ` +
   `or ${PUBLIC_VISIBILITY_CHECK} or ${SHARED_VISIBILITY_CHECK})`;
 
-export const ADMIN_OR_PROJECT_MEMBER = `${ADMIN} or (${PROJECT_MEMBER})`;
-export const ADMIN_OR_PROJECT_READER = `${ADMIN} or (${PROJECT_READER})`;
-export const ADMIN_OR_PROJECT_READER_GET_IMAGE = `${ADMIN} or (role:reader and ${VISIBLE_IMAGE})`;
-export const ADMIN_OR_PROJECT_MEMBER_DOWNLOAD_IMAGE = `${ADMIN} or (role:member and ${VISIBLE_IMAGE})`;
-export const ADMIN_OR_PROJECT_MEMBER_CREATE_IMAGE = `${ADMIN} or (${PROJECT_MEMBER} and project_id:%(owner)s)`;
-export const ADMIN_OR_PROJECT_READER_GET_NAMESPACE =
+const ADMIN_OR_PROJECT_MEMBER = `${ADMIN} or (${PROJECT_MEMBER})`;
+const ADMIN_OR_PROJECT_READER = `${ADMIN} or (${PROJECT_READER})`;
+const ADMIN_OR_PROJECT_READER_GET_IMAGE = `${ADMIN} or (role:reader and ${VISIBLE_IMAGE})`;
+const ADMIN_OR_PROJECT_MEMBER_DOWNLOAD_IMAGE = `${ADMIN} or (role:member and ${VISIBLE_IMAGE})`;
+const ADMIN_OR_PROJECT_MEMBER_CREATE_IMAGE = `${ADMIN} or (${PROJECT_MEMBER} and project_id:%(owner)s)`;
+const ADMIN_OR_PROJECT_READER_GET_NAMESPACE =
   `${ADMIN} or (role:reader and (project_id:%(project_id)s or ${PUBLIC_VISIBILITY_CHECK}))`;
-export const ADMIN_OR_SHARED_MEMBER = `${ADMIN} or (role:member and ${IMAGE_MEMBER_CHECK})`;
+const ADMIN_OR_SHARED_MEMBER = `${ADMIN} or (role:member and ${IMAGE_MEMBER_CHECK})`;
 // Glance writes this one without parentheses around the "and": precedence makes it
 // "admin or (reader and (...))".
-export const ADMIN_OR_PROJECT_READER_OR_SHARED_MEMBER =
+const ADMIN_OR_PROJECT_READER_OR_SHARED_MEMBER =
   `${ADMIN} or role:reader and (project_id:%(project_id)s or ${IMAGE_MEMBER_CHECK})`;
 /** 2024.2: the new locations API is for services, or members on their own queued images. */
-export const SERVICE_OR_PROJECT_MEMBER = `${SERVICE} or (${PROJECT_MEMBER} and project_id:%(owner)s)`;
+const SERVICE_OR_PROJECT_MEMBER = `${SERVICE} or (${PROJECT_MEMBER} and project_id:%(owner)s)`;
 /** 2025.1: store details for admins and services. */
-export const ADMIN_OR_SERVICE_ROLE = `${ADMIN} or ${SERVICE}`;
+const ADMIN_OR_SERVICE_ROLE = `${ADMIN} or ${SERVICE}`;
 
 const PROJECT: RuleDefault['scopeTypes'] = ['project'];
 const WALLABY = 'Wallaby';
@@ -225,3 +225,17 @@ export const GLANCE_POLICY_DEFAULTS: readonly RuleDefault[] = Object.freeze([
   ...CACHE,
   ...DISCOVERY,
 ]);
+
+/**
+ * Glance's enforcer as glance-api builds it: these defaults, the operator's
+ * policy_file and policy_dirs (relative paths looked up in `configDir`), and the
+ * [oslo_policy]/[DEFAULT] options read by readPolicyConfig().
+ */
+export function createGlanceEnforcer(config: PolicyConfig, configDir?: string, warn?: (message: string) => void): PolicyEnforcer {
+  return new PolicyEnforcer({
+    defaults: GLANCE_POLICY_DEFAULTS,
+    overrides: loadPolicyOverrides(config, configDir),
+    options: config.enforcer,
+    ...(warn ? { warn } : {}),
+  });
+}

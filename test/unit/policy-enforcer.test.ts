@@ -15,7 +15,7 @@ import {
   type Credentials,
   type RuleDefault,
 } from '../../src/policy/enforcer.js';
-import { GLANCE_POLICY_DEFAULTS } from '../../src/policy/glanceDefaults.js';
+import { GLANCE_POLICY_DEFAULTS, createGlanceEnforcer } from '../../src/policy/glanceDefaults.js';
 import { parseIni } from '../../src/config/ini.js';
 
 const alice: Credentials = { user_id: 'alice', project_id: 'p1', roles: ['member', 'reader'] };
@@ -310,4 +310,16 @@ test('readPolicyConfig reads [oslo_policy] and Glance options with current defau
   assert.deepEqual(zed.policyDirs, ['/etc/glance/a.d', '/etc/glance/b.d']);
   assert.equal(zed.propertyProtectionRuleFormat, 'policies');
   assert.throws(() => readPolicyConfig(parseIni('[DEFAULT]\nproperty_protection_rule_format = acl\n')), /roles or policies/);
+});
+
+test('createGlanceEnforcer: glance-api.conf options plus the policy file next to it', () => {
+  const dir = tmp();
+  writeFileSync(join(dir, 'policy.yaml'), '"get_images": "role:auditor"\n');
+  const config = readPolicyConfig(parseIni('[oslo_policy]\nenforce_new_defaults = false\nenforce_scope = false\n[DEFAULT]\nenforce_secure_rbac = false\n'));
+  const e = createGlanceEnforcer(config, dir);
+  assert.deepEqual(e.options, { enforceNewDefaults: false, enforceScope: false, enforceSecureRbac: false, defaultRule: 'default' });
+  assert.equal(e.check('get_images', { project_id: 'p1' }, alice), false);
+  assert.equal(e.check('get_images', {}, { roles: ['auditor'] }), true);
+  // legacy defaults: delete_image is "(new) or rule:default" and default is "" or role:admin
+  assert.equal(e.check('delete_image', { project_id: 'p9' }, { project_id: 'p1', roles: [] }), true);
 });
