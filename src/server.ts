@@ -1,5 +1,6 @@
 // Wires configuration, database, stores, policy and routes into one server.
 
+import { resolve as resolvePath } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import type { Config } from './config/config.js';
 import { migrate, openDatabase, type Db } from './db/connect.js';
@@ -7,7 +8,8 @@ import { StoreRegistry } from './stores/registry.js';
 import { buildSchemas } from './images/schema.js';
 import { ImageRepository } from './images/repository.js';
 import { MemberRepository, MemberService } from './images/members.js';
-import { ImageAuthorizer, type PolicyChecker } from './images/authz.js';
+import { ImageAuthorizer } from './images/authz.js';
+import { createGlanceEnforcer, PropertyProtections, readPolicyConfig } from './policy/index.js';
 import { ImageService } from './images/service.js';
 import { authenticatorFromConfig } from './auth/authenticator.js';
 import { buildApp } from './http/app.js';
@@ -26,21 +28,17 @@ export interface Server {
   close(): Promise<void>;
 }
 
-/** Glance's legacy defaults: rules are open except the admin-only ones. */
-const legacyPolicy: PolicyChecker = {
-  secureRbac: false,
-  check(rule, _target, ctx) {
-    if (['publicize_image', 'copy_image', 'manage_image_cache', 'stores_info_detail', 'context_is_admin'].includes(rule)) return ctx.isAdmin;
-    return true;
-  },
-};
-
 export async function createServer(config: Config, opts: { migrate?: boolean; logger?: boolean } = {}): Promise<Server> {
   const db = openDatabase(config.database.connection);
   if (opts.migrate !== false) await migrate(db);
   const stores = await StoreRegistry.fromConfig(config);
   const schemas = buildSchemas(config);
-  const authz = new ImageAuthorizer(legacyPolicy);
+  const policyConfig = readPolicyConfig(config.sections);
+  const enforcer = createGlanceEnforcer(policyConfig, config.configDir, (m) => console.warn(`imago: policy: ${m}`));
+  const protections = policyConfig.propertyProtectionFile
+    ? PropertyProtections.load(resolvePath(config.configDir ?? '.', policyConfig.propertyProtectionFile), policyConfig.propertyProtectionRuleFormat, enforcer)
+    : undefined;
+  const authz = new ImageAuthorizer(enforcer, protections);
   const memberRepo = new MemberRepository(db);
   const formatPolicy = imageFormatPolicy(config.section('image_format'));
   const images = new ImageService({ config, repo: new ImageRepository(db), members: memberRepo, authz, schemas, stores, formatPolicy });
@@ -48,7 +46,7 @@ export async function createServer(config: Config, opts: { migrate?: boolean; lo
   const services: Services = { config, images, members, schemas, stores };
   const app = buildApp({
     config,
-    auth: authenticatorFromConfig(config),
+    auth: authenticatorFromConfig(config, (ctx) => authz.isAdmin(ctx)),
     features: { multistore: stores.multistore, cache: false, locationsApi: false },
     logger: opts.logger,
     routes: (v2) => {

@@ -24,7 +24,7 @@ export function imageRoutes(app: FastifyInstance, s: Services): void {
         const withoutMarker = pairs.filter(([k]) => k !== 'marker');
         const query = new URLSearchParams(withoutMarker).toString();
         const body: Record<string, unknown> = {
-          images: images.map((i) => s.images.view(i)),
+          images: images.map((i) => s.images.view(req.ctx, i)),
           first: query ? `/v2/images?${query}` : '/v2/images',
           schema: '/v2/schemas/images',
         };
@@ -38,7 +38,7 @@ export function imageRoutes(app: FastifyInstance, s: Services): void {
       const methods = s.config.api.enabledImportMethods;
       if (methods.length) reply.header('OpenStack-image-import-methods', methods.join(','));
       if (s.stores.multistore) reply.header('OpenStack-image-store-ids', s.stores.all().map((x) => x.id).join(','));
-      return reply.send(s.images.view(image));
+      return reply.send(s.images.view(req.ctx, image));
     },
   });
 
@@ -47,7 +47,7 @@ export function imageRoutes(app: FastifyInstance, s: Services): void {
       noBody: true,
       handler: async (req, reply) => {
         const { image_id } = req.params as IdParams;
-        return reply.type('application/json').send(s.images.view(await s.images.show(req.ctx, image_id)));
+        return reply.type('application/json').send(s.images.view(req.ctx, await s.images.show(req.ctx, image_id)));
       },
     },
     PATCH: async (req, reply) => {
@@ -57,7 +57,7 @@ export function imageRoutes(app: FastifyInstance, s: Services): void {
       if (body === undefined) throw badRequest('Body expected in request.');
       const changes = parseChanges(body, draft, (partial) => s.schemas.validateImage(partial));
       const image = await s.images.update(req.ctx, image_id, changes);
-      return reply.type('application/json').send(s.images.view(image));
+      return reply.type('application/json').send(s.images.view(req.ctx, image));
     },
     DELETE: {
       noBody: true,

@@ -13,16 +13,16 @@ export function memberRoutes(app: FastifyInstance, s: Services): void {
       noBody: true,
       handler: async (req, reply) => {
         const { image_id } = req.params as Params;
-        const image = await s.images.load(req.ctx, image_id);
-        const members = await s.members.list(req.ctx, image);
+        const loaded = await s.images.load(req.ctx, image_id);
+        const members = await s.members.list(req.ctx, loaded);
         return reply.type('application/json').send({ members: members.map(memberView), schema: '/v2/schemas/members' });
       },
     },
     POST: async (req, reply) => {
       const { image_id } = req.params as Params;
       const body = await readJson(req);
-      const image = await s.images.load(req.ctx, image_id);
-      return reply.type('application/json').send(memberView(await s.members.create(req.ctx, image, body)));
+      const loaded = await s.images.load(req.ctx, image_id);
+      return reply.type('application/json').send(memberView(await s.members.create(req.ctx, loaded, body)));
     },
   });
   route(app, '/images/:image_id/members/:member_id', {
@@ -30,22 +30,22 @@ export function memberRoutes(app: FastifyInstance, s: Services): void {
       noBody: true,
       handler: async (req, reply) => {
         const { image_id, member_id } = req.params as Params;
-        const image = await s.images.load(req.ctx, image_id);
-        return reply.type('application/json').send(memberView(await s.members.show(req.ctx, image, member_id)));
+        const loaded = await s.images.load(req.ctx, image_id);
+        return reply.type('application/json').send(memberView(await s.members.show(req.ctx, loaded, member_id)));
       },
     },
     PUT: async (req, reply) => {
       const { image_id, member_id } = req.params as Params;
       const body = await readJson(req);
-      const image = await s.images.load(req.ctx, image_id);
-      return reply.type('application/json').send(memberView(await s.members.update(req.ctx, image, member_id, body)));
+      const loaded = await s.images.load(req.ctx, image_id);
+      return reply.type('application/json').send(memberView(await s.members.update(req.ctx, loaded, member_id, body)));
     },
     DELETE: {
       noBody: true,
       handler: async (req, reply) => {
         const { image_id, member_id } = req.params as Params;
-        const image = await s.images.load(req.ctx, image_id);
-        await s.members.delete(req.ctx, image, member_id);
+        const loaded = await s.images.load(req.ctx, image_id);
+        await s.members.delete(req.ctx, loaded, member_id);
         return reply.code(204).send();
       },
     },

@@ -2,7 +2,7 @@
 // Keystone token validated by KeystoneAuth when [paste_deploy] flavor says keystone.
 
 import type { Config } from '../config/config.js';
-import { contextFromHeaders, type RequestContext } from './context.js';
+import { contextFromHeaders, hasIdentityHeaders, type RequestContext } from './context.js';
 import { KeystoneAuth, keystoneAuthFromConfig, type Identity } from './keystone.js';
 
 type Headers = Record<string, string | string[] | undefined>;
@@ -11,18 +11,29 @@ export interface Authenticator {
   authenticate(requestId: string, headers: Headers, request: { method: string; path: string }): Promise<RequestContext>;
 }
 
+/** Glance's context_is_admin, evaluated by the policy engine. */
+export type AdminCheck = (ctx: RequestContext) => boolean;
+
 /** Glance without a paste flavor: admin, or whatever identity headers say. */
 export class NoAuth implements Authenticator {
+  constructor(private readonly isAdmin: AdminCheck) {}
+
   async authenticate(requestId: string, headers: Headers): Promise<RequestContext> {
-    return contextFromHeaders(requestId, headers);
+    const ctx = contextFromHeaders(requestId, headers);
+    // Without identity headers Glance's unauthenticated context is admin by fiat.
+    return hasIdentityHeaders(headers) ? { ...ctx, isAdmin: this.isAdmin(ctx) } : ctx;
   }
 }
 
 export class KeystoneAuthenticator implements Authenticator {
-  constructor(readonly keystone: KeystoneAuth) {}
+  constructor(
+    readonly keystone: KeystoneAuth,
+    private readonly isAdmin: AdminCheck,
+  ) {}
 
   async authenticate(requestId: string, headers: Headers, request: { method: string; path: string }): Promise<RequestContext> {
-    return contextFromIdentity(requestId, await this.keystone.authenticate(headers, request));
+    const ctx = contextFromIdentity(requestId, await this.keystone.authenticate(headers, request));
+    return { ...ctx, isAdmin: this.isAdmin(ctx) };
   }
 }
 
@@ -41,7 +52,7 @@ export function contextFromIdentity(requestId: string, id: Identity): RequestCon
   };
 }
 
-export function authenticatorFromConfig(config: Config): Authenticator {
+export function authenticatorFromConfig(config: Config, isAdmin: AdminCheck): Authenticator {
   const keystone = keystoneAuthFromConfig(config);
-  return keystone ? new KeystoneAuthenticator(keystone) : new NoAuth();
+  return keystone ? new KeystoneAuthenticator(keystone, isAdmin) : new NoAuth(isAdmin);
 }

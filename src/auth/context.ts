@@ -36,15 +36,21 @@ export function adminContext(requestId: string): RequestContext {
  * unless it carries the identity headers keystonemiddleware would have set;
  * then those are trusted, so visibility and member rules can be exercised.
  */
+const IDENTITY_HEADERS = ['x-project-id', 'x-tenant-id', 'x-tenant', 'x-roles', 'x-role', 'x-user-id', 'x-user'];
+
+export function hasIdentityHeaders(headers: Record<string, string | string[] | undefined>): boolean {
+  return IDENTITY_HEADERS.some((h) => headers[h] !== undefined);
+}
+
 export function contextFromHeaders(requestId: string, headers: Record<string, string | string[] | undefined>): RequestContext {
   const h = (name: string): string | undefined => {
     const v = headers[name];
     return Array.isArray(v) ? v[0] : v;
   };
+  if (!hasIdentityHeaders(headers)) return adminContext(requestId);
   const project = h('x-project-id') ?? h('x-tenant-id') ?? h('x-tenant');
   const rolesHeader = h('x-roles') ?? h('x-role');
   const user = h('x-user-id') ?? h('x-user');
-  if (project === undefined && rolesHeader === undefined && user === undefined) return adminContext(requestId);
   const roles = (rolesHeader ?? '')
     .split(',')
     .map((r) => r.trim().toLowerCase())

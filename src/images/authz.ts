@@ -1,114 +1,121 @@
-// Authorization for image operations, shaped like Glance's ImageAPIPolicy:
-// a policy rule per action against an image target, "you may not even see it"
-// turned into 404, and — unless secure RBAC is on — the legacy hard-coded
-// owner/admin checks that Glance still applies on top of its policy rules.
+// The image service's door to the policy engine (src/policy): turns a
+// RequestContext into policy credentials, runs Glance's image authorization
+// rules, and maps a PolicyDenied to the HTTP error clients expect.
 
 import type { RequestContext } from '../auth/context.js';
-import { forbidden, notFound } from '../http/errors.js';
+import { forbidden, notFound, type HttpError } from '../http/errors.js';
+import {
+  enforceAddImage,
+  enforceImage,
+  enforceImageMember,
+  enforceImagePropertyChange,
+  enforceRule,
+  isImageVisible,
+  PolicyDenied,
+  type Credentials,
+  type ImageAccess,
+  type PolicyEnforcer,
+  type PropertyProtections,
+  type Target,
+} from '../policy/index.js';
 import type { Image } from './model.js';
 
-export type PolicyTarget = Record<string, unknown>;
+export type { ImageAccess };
 
-/** Evaluates one named policy rule (src/policy) for a context against a target. */
-export interface PolicyChecker {
-  check(rule: string, target: PolicyTarget, ctx: RequestContext): boolean;
-  /** Glance's enforce_secure_rbac / enforce_new_defaults: drops the legacy owner checks. */
-  readonly secureRbac: boolean;
-}
-
-/** Glance's is_image_visible: what a project may read at all (anything else is a 404). */
-export function isImageVisible(ctx: RequestContext, image: Image, isMember: boolean): boolean {
-  if (ctx.isAdmin) return true;
-  if (image.owner === null) return true;
-  if (image.visibility === 'public' || image.visibility === 'community') return true;
-  if (ctx.projectId !== null) {
-    if (ctx.projectId === image.owner) return true;
-    if (image.visibility === 'shared' && isMember) return true;
-  }
-  return false;
-}
-
-/** Alias keys policy files use on an image target (Glance's ImageTarget.key_transforms). */
-const TARGET_ALIASES: Record<string, keyof Image> = { image_id: 'id', project_id: 'owner' };
-
-/**
- * Glance's ImageTarget: image attributes, extra properties, and the aliases
- * policy files use. A lazy view rather than a copy, because listing a
- * 1,000-image page checks get_image on every image and most rules read one
- * or two keys (or none, for an admin).
- */
-export function imageTarget(image: Image, ctx: RequestContext): PolicyTarget {
-  const member = image.visibility === 'shared' && ctx.projectId !== image.owner ? ctx.projectId : null;
-  return new Proxy(image as unknown as PolicyTarget, {
-    get(_t, key) {
-      if (typeof key !== 'string') return undefined;
-      if (key === 'member' || key === 'member_id') return member;
-      const k = (TARGET_ALIASES[key] ?? key) as keyof Image;
-      if (k in image && k !== 'properties' && k !== 'locations') return image[k];
-      return image.properties[key];
-    },
-    has(_t, key) {
-      return typeof key === 'string' && (key in image || key in TARGET_ALIASES || key === 'member' || key === 'member_id' || key in image.properties);
-    },
-  });
-}
+/** What a property-protection check is for. */
+export type PropertyOp = 'create' | 'read' | 'update' | 'delete';
 
 export class ImageAuthorizer {
-  constructor(private readonly policy: PolicyChecker) {}
+  private readonly credsCache = new WeakMap<RequestContext, Credentials>();
 
-  get secureRbac(): boolean {
-    return this.policy.secureRbac;
+  constructor(
+    readonly enforcer: PolicyEnforcer,
+    private readonly protections?: PropertyProtections,
+  ) {}
+
+  creds(ctx: RequestContext): Credentials {
+    let c = this.credsCache.get(ctx);
+    if (!c) {
+      c = {
+        user_id: ctx.userId,
+        project_id: ctx.projectId,
+        ...(ctx.domainId && !ctx.projectId ? { domain_id: ctx.domainId } : {}),
+        system_scope: ctx.systemScope,
+        roles: ctx.roles,
+        service_roles: ctx.serviceRoles,
+      };
+      this.credsCache.set(ctx, c);
+    }
+    return c;
   }
 
-  check(ctx: RequestContext, rule: string, target: PolicyTarget): boolean {
-    return this.policy.check(rule, target, ctx);
+  /** Glance's context_is_admin for this caller. */
+  isAdmin(ctx: RequestContext): boolean {
+    return this.enforcer.isAdmin(this.creds(ctx));
   }
 
-  /** Enforces a rule on an existing image; if the caller may not even get_image it, answers 404. */
-  enforce(ctx: RequestContext, image: Image, rule: string, message?: string): void {
-    const target = imageTarget(image, ctx);
-    if (this.policy.check(rule, target, ctx)) return;
-    if (rule === 'get_image' || !this.policy.check('get_image', target, ctx)) throw notFound(`No image found with ID ${image.id}`);
-    throw forbidden(message ?? `You are not authorized to complete ${rule} action.`);
+  /** Whether the caller's image lookup finds the image at all (else it is a 404). */
+  visible(ctx: RequestContext, image: Image, isMember: boolean): boolean {
+    return isImageVisible(image, this.creds(ctx), { isAdmin: ctx.isAdmin, isMember });
   }
 
-  /** The legacy admin-or-owner check (check_is_image_mutable) for actions that change an image. */
-  requireMutable(ctx: RequestContext, image: Image): void {
-    if (this.policy.secureRbac || ctx.isAdmin) return;
-    if (image.owner === null || ctx.projectId === null || image.owner !== ctx.projectId) {
-      throw forbidden('You do not own this image');
+  /** A rule on an existing image: 404 if the caller may not see it, 403 if only this is denied. */
+  enforce(ctx: RequestContext, image: Image, rule: string, access: ImageAccess, message?: string): void {
+    guard(() => enforceImage(this.enforcer, this.creds(ctx), rule, image, access), message);
+  }
+
+  /** enforce() as a yes/no answer, e.g. to filter a list page. */
+  allowed(ctx: RequestContext, image: Image, rule: string, access: ImageAccess): boolean {
+    try {
+      enforceImage(this.enforcer, this.creds(ctx), rule, image, access);
+      return true;
+    } catch (e) {
+      if (e instanceof PolicyDenied) return false;
+      throw e;
     }
   }
 
-  /** get_image for a single image the DB layer already found visible. */
-  get(ctx: RequestContext, image: Image): void {
-    this.enforce(ctx, image, 'get_image');
+  /** Changing one attribute: visibility needs publicize/communitize first, then modify_image. */
+  propertyChange(ctx: RequestContext, image: Image, name: string, value: unknown, access: ImageAccess): void {
+    guard(() => enforceImagePropertyChange(this.enforcer, this.creds(ctx), image, name, value, access));
   }
 
-  /** Policy + ownership for actions that modify an image (modify_image, delete_image, upload_image...). */
-  mutate(ctx: RequestContext, image: Image, rule: string): void {
-    this.enforce(ctx, image, rule);
-    this.requireMutable(ctx, image);
+  create(ctx: RequestContext, proposed: { owner?: string | null; visibility?: string }): void {
+    guard(() => enforceAddImage(this.enforcer, this.creds(ctx), proposed));
   }
 
-  /** publicize_image / communitize_image when a visibility is set. */
-  visibility(ctx: RequestContext, target: PolicyTarget, visibility: unknown): void {
-    const rule = visibility === 'public' ? 'publicize_image' : visibility === 'community' ? 'communitize_image' : undefined;
-    if (rule && !this.policy.check(rule, target, ctx)) {
-      throw forbidden(`You are not authorized to complete ${rule} action.`);
-    }
+  member(ctx: RequestContext, image: Image, rule: string, access: ImageAccess): void {
+    guard(() => enforceImageMember(this.enforcer, this.creds(ctx), rule, image, access));
   }
 
-  /** add_image plus the legacy "only admins create images for other projects". */
-  create(ctx: RequestContext, owner: string | null, visibility: string): void {
-    const target: PolicyTarget = { project_id: owner, owner, visibility };
-    if (!this.policy.check('add_image', target, ctx)) {
-      if (owner !== ctx.projectId) throw forbidden(`You are not permitted to create images owned by '${owner}'`);
-      throw forbidden('You are not authorized to complete add_image action.');
-    }
-    this.visibility(ctx, target, visibility);
-    if (!this.policy.secureRbac && !ctx.isAdmin && owner !== ctx.projectId) {
-      throw forbidden(`You are not permitted to create images owned by '${owner}'.`);
-    }
+  /** Any rule without an image (get_images, stores_info_detail, tasks, cache...). */
+  rule(ctx: RequestContext, rule: string, target: Target = {}): void {
+    guard(() => enforceRule(this.enforcer, this.creds(ctx), rule, target));
   }
+
+  /** Property protections (property_protection_file); everything is allowed without one. */
+  property(ctx: RequestContext, name: string, op: PropertyOp): boolean {
+    return this.protections ? this.protections.check(name, op, this.creds(ctx)) : true;
+  }
+
+  /** The extra properties this caller may read. */
+  readableProperties(ctx: RequestContext, properties: Record<string, string>): Record<string, string> {
+    if (!this.protections) return properties;
+    const out: Record<string, string> = {};
+    for (const [k, v] of Object.entries(properties)) if (this.protections.check(k, 'read', this.creds(ctx))) out[k] = v;
+    return out;
+  }
+}
+
+function guard(fn: () => void, message?: string): void {
+  try {
+    fn();
+  } catch (e) {
+    if (e instanceof PolicyDenied) throw toHttp(e, message);
+    throw e;
+  }
+}
+
+function toHttp(e: PolicyDenied, message?: string): HttpError {
+  return e.status === 404 ? notFound(e.message) : forbidden(message ?? e.message);
 }

@@ -7,7 +7,7 @@ import type { RequestContext } from '../auth/context.js';
 import { badRequest, conflict, forbidden, notFound, tooLarge } from '../http/errors.js';
 import { isoSeconds, nowStamp, type Image } from './model.js';
 import type { ImageAuthorizer } from './authz.js';
-import { imageTarget } from './authz.js';
+import type { Loaded } from './service.js';
 
 export const MEMBER_STATUSES = ['pending', 'accepted', 'rejected'] as const;
 export type MemberStatusValue = (typeof MEMBER_STATUSES)[number];
@@ -95,23 +95,28 @@ export class MemberService {
   ) {}
 
   /** Glance's MemberAPIPolicy: get_image first (404), then the member rule (403). */
-  private enforce(ctx: RequestContext, image: Image, rule: string): void {
-    this.authz.get(ctx, image);
-    if (!this.authz.check(ctx, rule, imageTarget(image, ctx))) throw forbidden(`You are not authorized to complete ${rule} action.`);
+  private enforce(ctx: RequestContext, { image, access }: Loaded, rule: string): void {
+    this.authz.member(ctx, image, rule, access);
+  }
+
+  /** Glance's hard-coded owner checks, which only apply without secure RBAC. */
+  private get legacyChecks(): boolean {
+    return !this.authz.enforcer.options.enforceSecureRbac;
   }
 
   private requireShared(image: Image): void {
     if (image.visibility !== 'shared') throw forbidden('Only shared images have members.');
   }
 
-  async create(ctx: RequestContext, image: Image, body: unknown): Promise<Member> {
+  async create(ctx: RequestContext, loaded: Loaded, body: unknown): Promise<Member> {
+    const { image } = loaded;
     const memberId = parseMemberBody(body);
     try {
       this.requireShared(image);
-      if (!this.authz.secureRbac && !ctx.isAdmin && (image.owner === null || image.owner !== ctx.projectId)) {
+      if (this.legacyChecks && !ctx.isAdmin && (image.owner === null || image.owner !== ctx.projectId)) {
         throw forbidden('You are not permitted to create image members for the image.');
       }
-      this.enforce(ctx, image, 'add_member');
+      this.enforce(ctx, loaded, 'add_member');
     } catch (e) {
       if ((e as { status?: number }).status === 403) throw forbidden(`Not allowed to create members for image ${image.id}.`);
       throw e;
@@ -123,10 +128,11 @@ export class MemberService {
     return this.repo.add(image.id, memberId);
   }
 
-  async list(ctx: RequestContext, image: Image): Promise<Member[]> {
+  async list(ctx: RequestContext, loaded: Loaded): Promise<Member[]> {
+    const { image } = loaded;
     try {
       this.requireShared(image);
-      this.enforce(ctx, image, 'get_members');
+      this.enforce(ctx, loaded, 'get_members');
     } catch (e) {
       if ((e as { status?: number }).status === 403) throw forbidden(`Not allowed to list members for image ${image.id}: ${(e as Error).message}`);
       throw e;
@@ -135,33 +141,35 @@ export class MemberService {
   }
 
   /** Lookup by a caller allowed to see it: the owner, an admin, or the member itself. */
-  private async lookup(ctx: RequestContext, image: Image, memberId: string): Promise<Member> {
-    this.enforce(ctx, image, 'get_member');
+  private async lookup(ctx: RequestContext, loaded: Loaded, memberId: string): Promise<Member> {
+    const { image } = loaded;
+    this.enforce(ctx, loaded, 'get_member');
     const m = await this.repo.get(image.id, memberId);
     const mayLook = ctx.isAdmin || (ctx.projectId !== null && (image.owner === ctx.projectId || memberId === ctx.projectId));
     if (!m || !mayLook) throw notFound(`${memberId} not found in the member list of the image ${image.id}.`);
     return m;
   }
 
-  async show(ctx: RequestContext, image: Image, memberId: string): Promise<Member> {
+  async show(ctx: RequestContext, loaded: Loaded, memberId: string): Promise<Member> {
     try {
-      this.requireShared(image);
-      return await this.lookup(ctx, image, memberId);
+      this.requireShared(loaded.image);
+      return await this.lookup(ctx, loaded, memberId);
     } catch (e) {
       if ((e as { status?: number }).status === 403) throw notFound((e as Error).message);
       throw e;
     }
   }
 
-  async update(ctx: RequestContext, image: Image, memberId: string, body: unknown): Promise<Member> {
+  async update(ctx: RequestContext, loaded: Loaded, memberId: string, body: unknown): Promise<Member> {
+    const { image } = loaded;
     const status = parseStatusBody(body);
     try {
       this.requireShared(image);
-      if (!this.authz.secureRbac && !ctx.isAdmin && ctx.projectId === image.owner) {
+      if (this.legacyChecks && !ctx.isAdmin && ctx.projectId === image.owner) {
         throw forbidden("You are not permitted to modify 'status' on this image member.");
       }
-      const m = await this.lookup(ctx, image, memberId);
-      this.enforce(ctx, image, 'modify_member');
+      const m = await this.lookup(ctx, loaded, memberId);
+      this.enforce(ctx, loaded, 'modify_member');
       if (!(MEMBER_STATUSES as readonly string[]).includes(status)) {
         throw badRequest('Incorrect request: Status must be "pending", "accepted" or "rejected".');
       }
@@ -173,12 +181,13 @@ export class MemberService {
     }
   }
 
-  async delete(ctx: RequestContext, image: Image, memberId: string): Promise<void> {
+  async delete(ctx: RequestContext, loaded: Loaded, memberId: string): Promise<void> {
+    const { image } = loaded;
     try {
       this.requireShared(image);
-      if (!this.authz.secureRbac && !ctx.isAdmin && ctx.projectId !== image.owner) throw forbidden('You cannot delete image member.');
-      await this.lookup(ctx, image, memberId);
-      this.enforce(ctx, image, 'delete_member');
+      if (this.legacyChecks && !ctx.isAdmin && ctx.projectId !== image.owner) throw forbidden('You cannot delete image member.');
+      await this.lookup(ctx, loaded, memberId);
+      this.enforce(ctx, loaded, 'delete_member');
     } catch (e) {
       if ((e as { status?: number }).status === 403) throw forbidden(`Not allowed to delete members for image ${image.id}.`);
       throw e;

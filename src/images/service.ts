@@ -13,8 +13,7 @@ import type { ImageFormatPolicy } from '../formats/index.js';
 import { parseRange, type ByteRange } from '../data/range.js';
 import type { StoreRegistry } from '../stores/registry.js';
 import { StoreError, type Store } from '../stores/store.js';
-import type { ImageAuthorizer } from './authz.js';
-import { imageTarget, isImageVisible } from './authz.js';
+import type { ImageAccess, ImageAuthorizer } from './authz.js';
 import type { MemberRepository } from './members.js';
 import { BASE_ATTRIBUTES, nowStamp, STATUS_TRANSITIONS, type Image, type ImageLocation, type ImageStatus, type WritableBase } from './model.js';
 import { isReservedName, type Change } from './patch.js';
@@ -38,6 +37,11 @@ export interface ImageServiceDeps {
   formatPolicy: ImageFormatPolicy;
 }
 
+export interface Loaded {
+  image: Image;
+  access: ImageAccess;
+}
+
 export interface DataToServe {
   stream: Readable;
   length: number;
@@ -49,8 +53,10 @@ export interface DataToServe {
 export class ImageService {
   constructor(private readonly d: ImageServiceDeps) {}
 
-  view(image: Image): ImageView {
-    return imageView(image, {
+  /** The wire view, without the properties the caller may not read (property protections). */
+  view(ctx: RequestContext, image: Image): ImageView {
+    const readable = this.d.authz.readableProperties(ctx, image.properties);
+    return imageView(readable === image.properties ? image : { ...image, properties: readable }, {
       showMultipleLocations: this.d.config.api.showMultipleLocations,
       showImageDirectUrl: this.d.config.api.showImageDirectUrl,
       multistore: this.d.stores.multistore,
@@ -70,20 +76,23 @@ export class ImageService {
     return [...locations].sort((a, b) => weight(b) - weight(a) || a.id - b.id);
   }
 
-  /** An image the caller may see: missing or invisible images are both 404, as in Glance. */
-  async load(ctx: RequestContext, id: string): Promise<Image> {
+  /**
+   * An image the caller may see, with how it sees it (as a member or not):
+   * missing and invisible images are both 404, as in Glance.
+   */
+  async load(ctx: RequestContext, id: string): Promise<Loaded> {
     const image = await this.d.repo.get(id);
     if (image) {
-      const needsMembership = !ctx.isAdmin && image.visibility === 'shared' && ctx.projectId !== null && image.owner !== ctx.projectId;
-      const member = needsMembership ? await this.d.members.isMember(image.id, ctx.projectId!) : false;
-      if (isImageVisible(ctx, image, member)) return image;
+      const needsMembership = image.visibility === 'shared' && ctx.projectId !== null && image.owner !== ctx.projectId;
+      const isMember = needsMembership ? await this.d.members.isMember(image.id, ctx.projectId!) : false;
+      if (this.d.authz.visible(ctx, image, isMember)) return { image, access: { isMember, isVisible: true } };
     }
     throw notFound(`No image found with ID ${id}`);
   }
 
   async show(ctx: RequestContext, id: string): Promise<Image> {
-    const image = await this.load(ctx, id);
-    this.d.authz.get(ctx, image);
+    const { image, access } = await this.load(ctx, id);
+    this.d.authz.enforce(ctx, image, 'get_image', access);
     return image;
   }
 
@@ -111,6 +120,9 @@ export class ImageService {
       if (key.length > 255) throw badRequest('Custom property should not be greater than 255 characters.');
       if (isReservedName(key)) throw forbidden(`Attribute '${key}' is reserved.`);
     }
+    for (const key of Object.keys(properties)) {
+      if (!this.d.authz.property(ctx, key, 'create')) throw forbidden(`Attribute '${key}' is reserved.`);
+    }
     for (const k of CREATE_READ_ONLY) if (k in base) throw forbidden(`Attribute '${k}' is read-only.`);
     for (const k of ['min_ram', 'min_disk'] as const) {
       if (typeof base[k] === 'number' && (base[k] as number) < 0) throw badRequest(`Invalid value '${String(base[k])}' for parameter '${k}': Cannot be a negative value.`);
@@ -118,7 +130,7 @@ export class ImageService {
 
     const owner = 'owner' in base ? (base.owner as string | null) : ctx.projectId;
     const visibility = (base.visibility as Image['visibility'] | undefined) ?? 'shared';
-    this.d.authz.create(ctx, owner, visibility);
+    this.d.authz.create(ctx, { ...('owner' in base ? { owner } : {}), visibility });
 
     const api = this.d.config.api;
     if (api.imagePropertyQuota >= 0 && Object.keys(properties).length > api.imagePropertyQuota) {
@@ -165,37 +177,37 @@ export class ImageService {
 
   async list(ctx: RequestContext, pairs: [string, string][]): Promise<{ images: Image[]; nextMarker: string | undefined }> {
     const parsed = parseListQuery(pairs, this.d.config.api);
-    if (!this.d.authz.check(ctx, 'get_images', { project_id: ctx.projectId })) {
-      throw forbidden('You are not authorized to complete get_images action.');
-    }
+    this.d.authz.rule(ctx, 'get_images', { project_id: ctx.projectId, owner: ctx.projectId, visibility: 'private' });
     let marker: Image | undefined;
     if (parsed.markerId !== undefined) {
       try {
-        marker = await this.load(ctx, parsed.markerId);
+        marker = (await this.load(ctx, parsed.markerId)).image;
       } catch {
         throw badRequest(`No image found with ID ${parsed.markerId}`);
       }
     }
     const { markerId: _ignored, ...query } = parsed;
     const page = await this.d.repo.list(ctx, { ...query, marker });
-    const visible = page.filter((img) => this.d.authz.check(ctx, 'get_image', imageTarget(img, ctx)));
+    // The query only returns readable images; a shared image of another project came through a membership.
+    const visible = page.filter((img) =>
+      this.d.authz.allowed(ctx, img, 'get_image', { isVisible: true, isMember: img.visibility === 'shared' && img.owner !== ctx.projectId }),
+    );
     const nextMarker = visible.length !== 0 && page.length === parsed.limit ? visible[visible.length - 1]!.id : undefined;
     return { images: visible, nextMarker };
   }
 
   async update(ctx: RequestContext, id: string, changes: Change[]): Promise<Image> {
-    const image = await this.load(ctx, id);
+    const { image, access } = await this.load(ctx, id);
     const before = structuredClone(image);
     const next = structuredClone(image);
     const removed = new Set<string>();
-    const modify = (name: string, value?: unknown) => {
-      if (name === 'visibility') this.d.authz.visibility(ctx, imageTarget(next, ctx), value);
-      this.d.authz.mutate(ctx, next, 'modify_image');
-    };
+    const modify = (name: string, value?: unknown) => this.d.authz.propertyChange(ctx, next, name, value, access);
+    // Properties the caller may not read do not exist for it (property protections).
+    const visibleProp = (name: string) => name in next.properties && this.d.authz.property(ctx, name, 'read');
     for (const c of changes) {
       const root = c.path[0]!;
       if (root === 'locations') {
-        this.d.authz.enforce(ctx, next, c.op === 'remove' ? 'delete_image_location' : 'set_image_location');
+        this.d.authz.enforce(ctx, next, c.op === 'remove' ? 'delete_image_location' : 'set_image_location', access);
         if (!this.d.config.api.showMultipleLocations) {
           throw forbidden(
             c.op === 'remove'
@@ -213,18 +225,20 @@ export class ImageService {
         } else if (BASE_ATTRIBUTES.has(root)) {
           if (c.op === 'add' && c.draft === 4) throw conflict(`Property ${root} already present.`);
           setBase(next, root as WritableBase, c.value);
-        } else if (c.op === 'replace' && !(root in next.properties)) {
+        } else if (c.op === 'replace' && !visibleProp(root)) {
           throw conflict(`Property ${root} does not exist.`);
         } else {
-          if (c.op === 'add' && c.draft === 4 && root in next.properties) throw conflict(`Property ${root} already present.`);
+          if (c.op === 'add' && c.draft === 4 && visibleProp(root)) throw conflict(`Property ${root} already present.`);
           if (root.length > 255) throw badRequest('Custom property should not be greater than 255 characters.');
+          if (!this.d.authz.property(ctx, root, visibleProp(root) ? 'update' : 'create')) throw forbidden(`Attribute '${root}' is reserved.`);
           next.properties[root] = c.value as string;
           removed.delete(root);
         }
       } else {
         modify(root);
         if (BASE_ATTRIBUTES.has(root)) throw forbidden(`Property ${root} may not be removed.`);
-        if (!(root in next.properties)) throw conflict(`Property ${root} does not exist.`);
+        if (!visibleProp(root)) throw conflict(`Property ${root} does not exist.`);
+        if (!this.d.authz.property(ctx, root, 'delete')) throw forbidden(`Attribute '${root}' is reserved.`);
         delete next.properties[root];
         removed.add(root);
       }
@@ -256,13 +270,8 @@ export class ImageService {
   }
 
   async delete(ctx: RequestContext, id: string): Promise<void> {
-    const image = await this.load(ctx, id);
-    try {
-      this.d.authz.mutate(ctx, image, 'delete_image');
-    } catch (e) {
-      if (e instanceof HttpError && e.status === 403) throw forbidden(e.message);
-      throw e;
-    }
+    const { image, access } = await this.load(ctx, id);
+    this.d.authz.enforce(ctx, image, 'delete_image', access);
     if (image.protected) throw forbidden(`Image ${id} is protected and cannot be deleted.`);
     if (!STATUS_TRANSITIONS[image.status].includes('deleted')) {
       throw badRequest(`Image status transition from ${image.status} to deleted is not allowed`);
@@ -281,16 +290,16 @@ export class ImageService {
   }
 
   async deactivate(ctx: RequestContext, id: string): Promise<void> {
-    const image = await this.load(ctx, id);
-    this.d.authz.mutate(ctx, image, 'deactivate');
+    const { image, access } = await this.load(ctx, id);
+    this.d.authz.enforce(ctx, image, 'deactivate', access);
     if (image.status === 'deactivated') return;
     if (image.status !== 'active') throw forbidden(`Not allowed to deactivate image in status '${image.status}'`);
     if (!(await this.d.repo.save(id, { base: { status: 'deactivated' } }, ['active']))) throw conflict(`Image ${id} changed status; retry.`);
   }
 
   async reactivate(ctx: RequestContext, id: string): Promise<void> {
-    const image = await this.load(ctx, id);
-    this.d.authz.mutate(ctx, image, 'reactivate');
+    const { image, access } = await this.load(ctx, id);
+    this.d.authz.enforce(ctx, image, 'reactivate', access);
     if (image.status === 'active') return;
     if (image.status !== 'deactivated') throw forbidden(`Not allowed to reactivate image in status '${image.status}'`);
     if (!(await this.d.repo.save(id, { base: { status: 'active' } }, ['deactivated']))) throw conflict(`Image ${id} changed status; retry.`);
@@ -299,13 +308,8 @@ export class ImageService {
   async addTag(ctx: RequestContext, id: string, tag: string): Promise<void> {
     const invalid = this.d.schemas.validateImage({ tags: [tag] });
     if (invalid) throw badRequest(invalid);
-    const image = await this.load(ctx, id);
-    try {
-      this.d.authz.mutate(ctx, image, 'modify_image');
-    } catch (e) {
-      if (e instanceof HttpError && e.status === 403) throw forbidden(`Not allowed to update tags for image ${id}.`);
-      throw e;
-    }
+    const { image, access } = await this.load(ctx, id);
+    this.d.authz.enforce(ctx, image, 'modify_image', access, `Not allowed to update tags for image ${id}.`);
     const quota = this.d.config.api.imageTagQuota;
     if (!image.tags.includes(tag) && quota >= 0 && image.tags.length + 1 > quota) {
       throw tooLarge(`Image tag limit exceeded for image ${id}: attempted: ${image.tags.length + 1}, maximum: ${quota}:`);
@@ -314,13 +318,8 @@ export class ImageService {
   }
 
   async removeTag(ctx: RequestContext, id: string, tag: string): Promise<void> {
-    const image = await this.load(ctx, id);
-    try {
-      this.d.authz.mutate(ctx, image, 'modify_image');
-    } catch (e) {
-      if (e instanceof HttpError && e.status === 403) throw forbidden(`Not allowed to delete tags for image ${id}.`);
-      throw e;
-    }
+    const { image, access } = await this.load(ctx, id);
+    this.d.authz.enforce(ctx, image, 'modify_image', access, `Not allowed to delete tags for image ${id}.`);
     if (!(await this.d.repo.removeTag(id, tag))) throw notFound(`Tag ${tag} not found for image ${id}`);
   }
 
@@ -335,13 +334,8 @@ export class ImageService {
     opts: { declaredSize?: number | undefined; storeId?: string | undefined; signal?: AbortSignal | undefined },
   ): Promise<void> {
     const store = this.pickWriteStore(opts.storeId);
-    const image = await this.load(ctx, id);
-    try {
-      this.d.authz.mutate(ctx, image, 'upload_image');
-    } catch (e) {
-      if (e instanceof HttpError && e.status === 403) throw forbidden(`Not allowed to upload image data for image ${id}`);
-      throw e;
-    }
+    const { image, access } = await this.load(ctx, id);
+    this.d.authz.enforce(ctx, image, 'upload_image', access, `Not allowed to upload image data for image ${id}`);
     if (image.status !== 'queued') throw conflict(`Image status transition from ${image.status} to saving is not allowed`);
     requireFormats(image);
     if (!(await this.d.repo.save(id, { base: { status: 'saving' } }, ['queued']))) {
@@ -405,11 +399,11 @@ export class ImageService {
 
   /** GET /file: the first location that answers, in weight order; 204 when there is no data. */
   async download(ctx: RequestContext, id: string, headers: { range?: string | undefined; contentRange?: string | undefined }, signal?: AbortSignal): Promise<DataToServe | undefined> {
-    const image = await this.load(ctx, id);
+    const { image, access } = await this.load(ctx, id);
     if (image.status === 'deactivated' && !ctx.isAdmin) {
       throw forbidden('The requested image has been deactivated. Image data download is forbidden.');
     }
-    this.d.authz.enforce(ctx, image, 'download_image');
+    this.d.authz.enforce(ctx, image, 'download_image', access);
     const locations = this.sortLocations(image.locations.filter((l) => l.status === 'active'));
     if (locations.length === 0) return undefined;
     const size = image.size ?? 0;

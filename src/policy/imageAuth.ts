@@ -97,18 +97,24 @@ const CORE_ATTRIBUTES = [
 export function buildImageTarget(image: PolicyImage, creds: Credentials, access: { isMember?: boolean } = {}): Target {
   const project = creds.project_id ?? null;
   const member = image.visibility === 'shared' && project !== image.owner && access.isMember ? project : null;
-  const target: Record<string, unknown> = { ...image.properties };
-  for (const key of CORE_ATTRIBUTES) target[key] = image[key] ?? null;
-  Object.assign(target, {
-    image_id: image.id,
-    id: image.id,
-    project_id: image.owner,
-    member,
-    member_id: member,
-    tags: [...(image.tags ?? [])],
-    extra_properties: { ...image.properties },
+  const aliases: Record<string, unknown> = { image_id: image.id, id: image.id, project_id: image.owner, member, member_id: member };
+  const value = (key: string): unknown => {
+    if (Object.hasOwn(aliases, key)) return aliases[key];
+    if ((CORE_ATTRIBUTES as readonly string[]).includes(key)) return image[key as (typeof CORE_ATTRIBUTES)[number]] ?? null;
+    if (key === 'tags') return [...(image.tags ?? [])];
+    if (key === 'extra_properties') return { ...image.properties };
+    return Object.hasOwn(image.properties, key) ? image.properties[key] : undefined;
+  };
+  const has = (key: string) => value(key) !== undefined || (CORE_ATTRIBUTES as readonly string[]).includes(key);
+  // A lazy view, not a copy: a 1,000-image list page checks get_image on every
+  // image, and copying each image's properties dominated that request.
+  return new Proxy({} as Record<string, unknown>, {
+    get: (_t, key) => (typeof key === 'string' ? value(key) : undefined),
+    has: (_t, key) => typeof key === 'string' && has(key),
+    getOwnPropertyDescriptor: (_t, key) =>
+      typeof key === 'string' && has(key) ? { value: value(key), enumerable: true, configurable: true, writable: false } : undefined,
+    ownKeys: () => [...new Set([...Object.keys(image.properties), ...CORE_ATTRIBUTES, ...Object.keys(aliases), 'tags', 'extra_properties'])],
   });
-  return target;
 }
 
 /** The target Glance uses before an image exists (create) or without one (list). */

@@ -239,7 +239,7 @@ describe('options', () => {
   test('hashing_algorithm and user_storage_quota', async () => {
     const other = await startImago({ set: ['DEFAULT.hashing_algorithm=sha256', 'DEFAULT.user_storage_quota=10B'] });
     try {
-      const c = client(other.url, { project: 'quota-project', roles: 'member' });
+      const c = client(other.url, { project: 'quota-project', roles: 'member,reader' });
       const img = await c.create();
       assert.equal((await c.upload(`/v2/images/${img.id}/file`, Buffer.from('0123456789'))).status, 204);
       const shown = (await c.get(`/v2/images/${img.id}`)).json;

@@ -253,7 +253,7 @@ describe('delete, protect, deactivate, tags', () => {
     assert.equal((await api.post(`/v2/images/${img.id}/actions/deactivate`)).status, 204);
     assert.equal((await api.get(`/v2/images/${img.id}`)).json.status, 'deactivated');
     assert.equal((await api.post(`/v2/images/${img.id}/actions/deactivate`)).status, 204, 'idempotent');
-    const user = client(imago.url, { project: 'p1', roles: 'member' });
+    const user = client(imago.url, { project: 'p1', roles: 'member,reader' });
     assert.equal((await user.get(`/v2/images/${img.id}/file`)).status, 404, 'not visible to another project');
     assert.equal((await api.get(`/v2/images/${img.id}/file`)).status, 200, 'admins may still download');
     assert.equal((await api.post(`/v2/images/${img.id}/actions/reactivate`)).status, 204);
@@ -262,7 +262,7 @@ describe('delete, protect, deactivate, tags', () => {
   });
 
   test('deactivated images cannot be downloaded by their non-admin owner', async () => {
-    const owner = client(imago.url, { project: 'downloader', roles: 'member' });
+    const owner = client(imago.url, { project: 'downloader', roles: 'member,reader' });
     const img = await owner.create();
     await owner.upload(`/v2/images/${img.id}/file`, Buffer.from('abc'));
     assert.equal((await owner.post(`/v2/images/${img.id}/actions/deactivate`)).status, 204);

@@ -107,7 +107,8 @@ describe('members', () => {
     assert.equal((await b.get(`/v2/images/${img.id}/members/project-b`)).json.status, 'rejected');
 
     assert.equal((await b.post(`/v2/images/${img.id}/members`, { member: 'project-d' })).status, 403, 'members cannot share further');
-    assert.equal((await b.del(`/v2/images/${img.id}/members/project-c`)).status, 403);
+    assert.equal((await b.del(`/v2/images/${img.id}/members/project-c`)).status, 404, "another member's membership is not even visible");
+    assert.equal((await b.del(`/v2/images/${img.id}/members/project-b`)).status, 403, 'a member cannot remove itself');
     assert.equal((await a.del(`/v2/images/${img.id}/members/project-b`)).status, 204);
     assert.equal((await b.get(`/v2/images/${img.id}`)).status, 404, 'removed members lose access');
     assert.equal((await a.del(`/v2/images/${img.id}/members/project-b`)).status, 404);

@@ -289,7 +289,7 @@ describe('vhd, vhdx, vdi, luks, ploop, qed', () => {
 
   test('vdi, luks, ploop: virtual size as qemu-img', () => {
     qemuImg('create', '-f', 'vdi', w.path('a.vdi'), '77M');
-    qemuImg('create', '-f', 'luks', '--object', 'secret,id=s0,data=pw', '-o', 'key-secret=s0,iter-time=10', w.path('a.luks'), '9M');
+    qemuImg('create', '-f', 'luks', '--object', 'secret,id=s0,data=pw', '-o', 'key-secret=s0,iter-time=200', w.path('a.luks'), '9M');
     qemuImg('create', '-f', 'parallels', w.path('a.hds'), '100M');
     const cases: Array<[string, string, string]> = [
       ['a.vdi', 'vdi', 'vdi'],
