@@ -7,6 +7,9 @@ PKGS=(
   python3-openstackclient python3-glanceclient   # CLI smoke tests
   qemu-utils fdisk genisoimage                   # real qcow2/vmdk/vhd/gpt/iso images
   gzip xz-utils zstd bzip2                       # compressed images
+  keystone uwsgi-core uwsgi-plugin-python3 sqlite3 curl   # real Keystone (scripts/keystone.sh)
+  python3-glance                                 # the policy oracle: Glance's own rules
+  tempest python3-subunit python3-testtools python3-keystoneclient   # npm run test:conformance
 )
 missing=()
 for p in "${PKGS[@]}"; do
