@@ -82,6 +82,7 @@ export async function safeFetch(input: string, opts: SafeFetchOptions): Promise<
   const headers = lowerKeys(opts.headers ?? {});
   let current = input;
   let origin: string | undefined;
+  let basicAuth: { origin: string; value: string } | undefined;
   for (let redirects = 0; ; redirects++) {
     let target: CheckedUrl;
     try {
@@ -96,12 +97,17 @@ export async function safeFetch(input: string, opts: SafeFetchOptions): Promise<
     if (scheme !== 'http:' && scheme !== 'https:') {
       throw new FetchError('unsupported', `cannot fetch ${scheme.slice(0, -1)} URLs`, redactUrl(target.url));
     }
-    if (origin !== undefined && target.url.origin !== origin) {
-      for (const h of CREDENTIAL_HEADERS) delete headers[h];
+    if (target.url.origin !== origin) {
+      if (origin !== undefined) for (const h of CREDENTIAL_HEADERS) delete headers[h];
+      origin = target.url.origin;
     }
-    origin = target.url.origin;
+    // user:password in a URL is Basic auth for that origin, on every hop that stays there.
+    if (target.url.username || target.url.password) {
+      basicAuth = { origin, value: basicAuthOf(target.url) };
+    }
+    const auth = basicAuth?.origin === origin ? basicAuth.value : undefined;
 
-    const res = await send(target, method, headers, opts);
+    const res = await send(target, method, auth ? { ...headers, authorization: auth } : headers, opts);
     const location = res.headers.location;
     if (!REDIRECTS.has(res.status) || typeof location !== 'string') return { ...res, redirects };
     await res.dispose();
@@ -117,8 +123,7 @@ export async function safeFetch(input: string, opts: SafeFetchOptions): Promise<
  * The next URL as the policy must see it: an absolute or scheme-relative
  * Location is checked as written (resolving it first would turn
  * http://2130706433/ into http://127.0.0.1/ and hide the encoding); a
- * path-relative one keeps the current origin, user:password included, so
- * same-origin hops stay authenticated.
+ * path-relative one is resolved against the current URL.
  */
 function redirectTarget(location: string, base: URL, from: string): string {
   if (/[\u0000-\u0020\u007f\\]/.test(location)) {
@@ -140,14 +145,9 @@ async function send(
   opts: SafeFetchOptions,
 ): Promise<Omit<SafeResponse, 'redirects'>> {
   const url = new URL(target.url.href);
+  url.username = '';
+  url.password = '';
   const sent: Record<string, string> = { 'user-agent': 'imago', ...headers };
-  if (url.username || url.password) {
-    const user = decodeURIComponent(url.username);
-    const pass = decodeURIComponent(url.password);
-    sent.authorization = `Basic ${Buffer.from(`${user}:${pass}`).toString('base64')}`;
-    url.username = '';
-    url.password = '';
-  }
   const dispatcher = dispatcherFor(target, opts);
   const release = () => {
     dispatcher.destroy().catch(() => undefined);
@@ -209,7 +209,7 @@ function dispatcherFor(target: CheckedUrl, opts: SafeFetchOptions): Dispatcher {
 type LookupCallback = (err: NodeJS.ErrnoException | null, address: string | LookupAddress[], family?: number) => void;
 
 /** A dns.lookup stand-in that answers only for the checked host, with the checked addresses. */
-export function pinnedLookup(hostname: string, addresses: readonly ResolvedAddress[]) {
+function pinnedLookup(hostname: string, addresses: readonly ResolvedAddress[]) {
   return (name: string, options: LookupOptions, callback: LookupCallback): void => {
     const wanted = typeof options === 'object' && options ? options : {};
     const found = addresses.filter((a) => !wanted.family || wanted.family === a.family);
@@ -234,6 +234,12 @@ function toFetchError(e: unknown, url: string): FetchError {
   if (/TIMEOUT|ETIMEDOUT/.test(code)) return new FetchError('timeout', `timed out (${detail})`, redacted, { cause: e });
   if (TLS_CODES.test(code)) return new FetchError('tls', `TLS failure (${detail})`, redacted, { cause: e });
   return new FetchError('connect', `connection failed (${detail})`, redacted, { cause: e });
+}
+
+function basicAuthOf(url: URL): string {
+  const user = decodeURIComponent(url.username);
+  const pass = decodeURIComponent(url.password);
+  return `Basic ${Buffer.from(`${user}:${pass}`).toString('base64')}`;
 }
 
 function lowerKeys(h: Record<string, string>): Record<string, string> {

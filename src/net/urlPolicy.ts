@@ -265,12 +265,14 @@ export class UrlPolicy {
   async check(input: string, opts: { signal?: AbortSignal | undefined } = {}): Promise<CheckedUrl> {
     const url = this.checkSyntax(input);
     const redacted = redactUrl(url);
-    const hostname = normalizeName(url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname);
+    const asWritten = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname;
+    const hostname = normalizeName(asWritten);
     const port = url.port ? Number(url.port) : DEFAULT_PORTS[url.protocol.slice(0, -1)]!;
     const literal = parseIp(hostname);
+    // Resolve the name as written: a trailing dot means "no search domains".
     const addresses = literal
       ? [{ address: hostname, family: literal.length === 4 ? 4 : 6 } as ResolvedAddress]
-      : await this.resolve(hostname, redacted, opts.signal);
+      : await this.resolve(asWritten, redacted, opts.signal);
 
     const fail = (reason: UrlPolicyReason, msg: string, address?: string): never => {
       throw new UrlPolicyError(reason, msg, redacted, address);

@@ -186,7 +186,7 @@ export class HttpStore implements Store {
       if (e instanceof UrlPolicyError) {
         // A name that no longer resolves is an outage, not a bad location.
         const kind = e.reason === 'resolve' ? 'unavailable' : 'bad_uri';
-        throw new StoreError(kind, `The location ${e.url} does not pass filtering: ${e.message}`, { cause: e });
+        throw new StoreError(kind, `The location ${redactUrl(url)} does not pass filtering: ${e.message}`, { cause: e });
       }
       if (e instanceof FetchError) {
         const kind = e.kind === 'redirect' || e.kind === 'unsupported' ? 'bad_uri' : 'unavailable';

@@ -15,6 +15,7 @@ export interface TestServer {
   host: string;
   /** Requests seen, in order (method, url, headers). */
   requests: { method: string; url: string; headers: IncomingMessage['headers']; servername?: string }[];
+  server: Server;
   close(): Promise<void>;
 }
 
@@ -34,6 +35,7 @@ async function listen(server: Server, host: string, handler: Handler): Promise<T
     port,
     host,
     requests,
+    server,
     close: () =>
       new Promise<void>((resolve) => {
         server.closeAllConnections();

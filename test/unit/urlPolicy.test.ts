@@ -22,7 +22,7 @@ const DNS: Record<string, string[]> = {
   localhost: ['127.0.0.1', '::1'],
 };
 const resolver = async (name: string): Promise<ResolvedAddress[]> => {
-  const found = DNS[name];
+  const found = DNS[name.replace(/\.$/, '')];
   if (!found) throw Object.assign(new Error(`getaddrinfo ENOTFOUND ${name}`), { code: 'ENOTFOUND' });
   return found.map((address) => ({ address, family: address.includes(':') ? 6 : 4 }));
 };
@@ -429,6 +429,9 @@ describe('safeFetch: every hop re-checked, DNS pinned (in-process servers on 127
     });
     assert.equal(await text(r2), `ok GET hop.test:${main.port} -`);
     assert.equal(main.requests.at(-1)!.headers.cookie, undefined);
+    const same = encodeURIComponent(`http://mirror.test:${main.port}/final`);
+    const r3 = await safeFetch(`http://alice:pw@mirror.test:${main.port}/redirect?to=${same}`, { policy: fetchPolicy() });
+    assert.equal(await text(r3), `ok GET mirror.test:${main.port} Basic ${Buffer.from('alice:pw').toString('base64')}`, 'absolute, same origin');
   });
 
   test('timeouts and AbortSignal', async () => {
