@@ -6,7 +6,9 @@
 import { join } from 'node:path';
 import type { Config } from '../config/config.js';
 import { ConfigError, type OptionReader } from '../config/options.js';
+import { importFilteringFrom, UrlPolicy } from '../net/urlPolicy.js';
 import { FileStore, fileStoreOptionsFrom } from './file.js';
+import { HttpStore, httpStoreOptionsFrom } from './http.js';
 import { StoreError, type Store } from './store.js';
 
 export interface DriverContext {
@@ -14,6 +16,8 @@ export interface DriverContext {
   multistore: boolean;
   /** Default folder for a file store without a configured datadir. */
   defaultFileDir: string;
+  /** Where drivers report configuration they accept but advise against. */
+  log: { warn(msg: string): void };
 }
 
 export type DriverFactory = (id: string, opts: OptionReader, ctx: DriverContext) => Promise<Store>;
@@ -25,6 +29,12 @@ const DRIVERS: Record<string, DriverFactory> = {
     await store.init();
     return store;
   },
+  // Read-only; its URLs pass the same [import_filtering_opts] as web-download
+  // (Glance does so for http locations since bug 2161330), on every read and redirect.
+  http: async (id, opts, ctx) => {
+    const policy = new UrlPolicy(importFilteringFrom(ctx.config));
+    return new HttpStore({ ...httpStoreOptionsFrom(id, opts, policy), log: ctx.log });
+  },
 };
 
 /** Legacy `stores` entries may be driver names or Python class paths (glance.store.filesystem.Store). */
@@ -32,6 +42,9 @@ const LEGACY_ALIASES: Record<string, string> = {
   filesystem: 'file',
   'glance.store.filesystem.store': 'file',
   'glance_store._drivers.filesystem.store': 'file',
+  https: 'http',
+  'glance.store.http.store': 'http',
+  'glance_store._drivers.http.store': 'http',
 };
 
 export class StoreRegistry {
@@ -41,10 +54,10 @@ export class StoreRegistry {
     readonly multistore: boolean,
   ) {}
 
-  static async fromConfig(config: Config): Promise<StoreRegistry> {
+  static async fromConfig(config: Config, log: DriverContext['log'] = console): Promise<StoreRegistry> {
     const enabled = config.section('DEFAULT').dict('enabled_backends');
     const multistore = Object.keys(enabled).length > 0;
-    const ctx: DriverContext = { config, multistore, defaultFileDir: join(config.dataDir, 'images') };
+    const ctx: DriverContext = { config, multistore, defaultFileDir: join(config.dataDir, 'images'), log };
     const stores = new Map<string, Store>();
 
     if (multistore) {
@@ -66,10 +79,7 @@ export class StoreRegistry {
     });
     for (const type of names) {
       const factory = DRIVERS[type];
-      if (!factory) {
-        if (type === 'http' || type === 'https') continue; // read-only store, added with the http driver
-        throw new ConfigError(`[glance_store] stores: unknown store "${type}"`);
-      }
+      if (!factory) throw new ConfigError(`[glance_store] stores: unknown store "${type}"`);
       if (!stores.has(type)) stores.set(type, await factory(type, config.glanceStore, ctx));
     }
     const def = LEGACY_ALIASES[config.glanceStore.str('default_store', 'file')] ?? config.glanceStore.str('default_store', 'file');
