@@ -11,12 +11,14 @@ import { MemberRepository, MemberService } from './images/members.js';
 import { ImageAuthorizer } from './images/authz.js';
 import { createGlanceEnforcer, PropertyProtections, readPolicyConfig } from './policy/index.js';
 import { ImageService } from './images/service.js';
+import { LocationRules } from './images/locations.js';
 import { authenticatorFromConfig } from './auth/authenticator.js';
 import { buildApp } from './http/app.js';
 import { imageRoutes } from './api/images.js';
 import { imageDataRoutes } from './api/imageData.js';
 import { memberRoutes } from './api/members.js';
 import { schemaRoutes } from './api/schemas.js';
+import { discoveryRoutes } from './api/discovery.js';
 import type { Services } from './api/services.js';
 import { closeHashPool } from './data/hashing.js';
 import { imageFormatPolicy } from './formats/index.js';
@@ -41,9 +43,10 @@ export async function createServer(config: Config, opts: { migrate?: boolean; lo
   const authz = new ImageAuthorizer(enforcer, protections);
   const memberRepo = new MemberRepository(db);
   const formatPolicy = imageFormatPolicy(config.section('image_format'));
-  const images = new ImageService({ config, repo: new ImageRepository(db), members: memberRepo, authz, schemas, stores, formatPolicy });
+  const locations = new LocationRules(config, stores);
+  const images = new ImageService({ config, repo: new ImageRepository(db), members: memberRepo, authz, schemas, stores, formatPolicy, locations });
   const members = new MemberService(memberRepo, authz, config.api.imageMemberQuota);
-  const services: Services = { config, images, members, schemas, stores };
+  const services: Services = { config, images, members, schemas, stores, authz };
   const app = buildApp({
     config,
     auth: authenticatorFromConfig(config, (ctx) => authz.isAdmin(ctx)),
@@ -54,6 +57,7 @@ export async function createServer(config: Config, opts: { migrate?: boolean; lo
       imageDataRoutes(v2, services);
       memberRoutes(v2, services);
       schemaRoutes(v2, services);
+      discoveryRoutes(v2, services);
     },
   });
   return {

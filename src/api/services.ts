@@ -3,6 +3,7 @@ import type { ImageService } from '../images/service.js';
 import type { MemberService } from '../images/members.js';
 import type { ImageSchemas } from '../images/schema.js';
 import type { StoreRegistry } from '../stores/registry.js';
+import type { ImageAuthorizer } from '../images/authz.js';
 
 /** What the route modules need; built once in src/server.ts. */
 export interface Services {
@@ -11,4 +12,5 @@ export interface Services {
   members: MemberService;
   schemas: ImageSchemas;
   stores: StoreRegistry;
+  authz: ImageAuthorizer;
 }

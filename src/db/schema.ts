@@ -54,6 +54,7 @@ export interface ImageLocationsTable {
   /** JSON object. */
   metadata: string;
   status: string;
+  position: number;
   created_at: string;
   updated_at: string;
 }

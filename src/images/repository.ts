@@ -99,6 +99,8 @@ export class ImageRepository {
       base?: Partial<Omit<ImageRow, 'id' | 'created_at' | 'deleted' | 'deleted_at'>>;
       setProperties?: Record<string, string>;
       removeProperties?: string[];
+      /** The image's whole location list, in order (rows without an id are new). */
+      locations?: { id?: number; url: string; metadata: Record<string, unknown>; status: string }[];
     },
     expectStatus?: readonly ImageStatus[],
   ): Promise<boolean> {
@@ -122,6 +124,18 @@ export class ImageRepository {
           .values(set.map(([name, value]) => ({ image_id: id, name, value })))
           .onConflict((oc) => oc.columns(['image_id', 'name']).doUpdateSet((eb) => ({ value: eb.ref('excluded.value') })))
           .execute();
+      }
+      if (change.locations) {
+        const now = nowStamp();
+        const keep = change.locations.filter((l) => l.id !== undefined).map((l) => l.id!);
+        let del = trx.deleteFrom('image_locations').where('image_id', '=', id);
+        if (keep.length) del = del.where('id', 'not in', keep);
+        await del.execute();
+        for (const [position, l] of change.locations.entries()) {
+          const values = { url: l.url, metadata: JSON.stringify(l.metadata), status: l.status, position, updated_at: now };
+          if (l.id !== undefined) await trx.updateTable('image_locations').set(values).where('id', '=', l.id).execute();
+          else await trx.insertInto('image_locations').values({ ...values, image_id: id, created_at: now }).execute();
+        }
       }
       return true;
     });
@@ -167,11 +181,18 @@ export class ImageRepository {
     });
   }
 
+  /** Appends a location after the existing ones. */
   async addLocation(id: string, loc: { url: string; metadata: Record<string, unknown>; status?: string }): Promise<number> {
     const now = nowStamp();
+    const last = await this.db
+      .selectFrom('image_locations')
+      .select((eb) => eb.fn.max('position').as('p'))
+      .where('image_id', '=', id)
+      .executeTakeFirst();
+    const position = last?.p === null || last?.p === undefined ? 0 : Number(last.p) + 1;
     const res = await this.db
       .insertInto('image_locations')
-      .values({ image_id: id, url: loc.url, metadata: JSON.stringify(loc.metadata), status: loc.status ?? 'active', created_at: now, updated_at: now })
+      .values({ image_id: id, url: loc.url, metadata: JSON.stringify(loc.metadata), status: loc.status ?? 'active', position, created_at: now, updated_at: now })
       .returning('id')
       .executeTakeFirstOrThrow();
     return res.id;
@@ -313,6 +334,7 @@ export class ImageRepository {
         .select(['id', 'image_id', 'url', 'metadata', 'status'])
         .where('image_id', 'in', inIds)
         .where('status', '!=', 'deleted')
+        .orderBy('position')
         .orderBy('id')
         .execute(),
     ]);

@@ -17,6 +17,7 @@ import type { ImageAccess, ImageAuthorizer } from './authz.js';
 import type { MemberRepository } from './members.js';
 import { BASE_ATTRIBUTES, nowStamp, STATUS_TRANSITIONS, type Image, type ImageLocation, type ImageStatus, type WritableBase } from './model.js';
 import { isReservedName, type Change } from './patch.js';
+import type { LocationRules, NewLocation, PendingLocation } from './locations.js';
 import type { ImageRepository } from './repository.js';
 import { parseListQuery } from './listQuery.js';
 import type { ImageSchemas } from './schema.js';
@@ -35,6 +36,7 @@ export interface ImageServiceDeps {
   stores: StoreRegistry;
   /** [image_format] rules applied to every upload. */
   formatPolicy: ImageFormatPolicy;
+  locations: LocationRules;
 }
 
 export interface Loaded {
@@ -73,7 +75,8 @@ export class ImageService {
         return Number.NEGATIVE_INFINITY;
       }
     };
-    return [...locations].sort((a, b) => weight(b) - weight(a) || a.id - b.id);
+    // A stable sort: within one weight, the order clients gave (PATCH /locations/<n>) stays.
+    return [...locations].sort((a, b) => weight(b) - weight(a));
   }
 
   /**
@@ -202,20 +205,35 @@ export class ImageService {
     const next = structuredClone(image);
     const removed = new Set<string>();
     const modify = (name: string, value?: unknown) => this.d.authz.propertyChange(ctx, next, name, value, access);
+    let locs: PendingLocation[] = this.sortLocations(image.locations);
+    let locationsChanged = false;
+    const dropped: PendingLocation[] = [];
     // Properties the caller may not read do not exist for it (property protections).
     const visibleProp = (name: string) => name in next.properties && this.d.authz.property(ctx, name, 'read');
     for (const c of changes) {
       const root = c.path[0]!;
       if (root === 'locations') {
         this.d.authz.enforce(ctx, next, c.op === 'remove' ? 'delete_image_location' : 'set_image_location', access);
-        if (!this.d.config.api.showMultipleLocations) {
-          throw forbidden(
-            c.op === 'remove'
-              ? 'It\'s not allowed to remove locations if locations are invisible.'
-              : 'It\'s not allowed to update locations if locations are invisible.',
-          );
+        const rules = this.d.locations;
+        if (c.op === 'remove') {
+          const r = rules.remove(next, locs, c.path[1]!);
+          locs = r.locations;
+          dropped.push(r.removed);
+        } else {
+          if (c.op === 'replace' && (!Array.isArray(c.value) || c.value.length === 0)) throw forbidden('Cannot set locations to empty list.');
+          const values = (c.op === 'add' ? [c.value] : c.value) as NewLocation[];
+          Object.assign(next, rules.validationData(next, values));
+          const r = c.op === 'add' ? await rules.add(next, locs, c.path[1]!, values[0]!) : await rules.replace(next, locs, values);
+          locs = r.locations;
+          if (next.size === null && r.size !== undefined) next.size = r.size;
+          // A queued image with a location has data: it is active.
+          if (next.status === 'queued') {
+            requireFormats(next);
+            next.status = 'active';
+          }
         }
-        throw forbidden('Location changes are not enabled on this deployment.');
+        locationsChanged = true;
+        continue;
       }
       if (c.op === 'replace' || c.op === 'add') {
         if (root === 'owner' && !ctx.isAdmin) throw forbidden("Owner can't be updated by non admin.");
@@ -253,7 +271,10 @@ export class ImageService {
       throw tooLarge(`Maximum number of tags exceeded: attempted ${next.tags.length}, maximum ${api.imageTagQuota}`);
     }
     const baseChange: Record<string, unknown> = {};
-    for (const k of ['name', 'visibility', 'protected', 'os_hidden', 'owner', 'min_ram', 'min_disk', 'container_format', 'disk_format'] as const) {
+    for (const k of [
+      'name', 'visibility', 'protected', 'os_hidden', 'owner', 'min_ram', 'min_disk', 'container_format', 'disk_format',
+      'status', 'size', 'checksum', 'os_hash_algo', 'os_hash_value',
+    ] as const) {
       if (next[k] !== before[k]) baseChange[k] = typeof next[k] === 'boolean' ? (next[k] ? 1 : 0) : next[k];
     }
     const setProperties: Record<string, string> = {};
@@ -261,10 +282,17 @@ export class ImageService {
     next.updated_at = nowStamp();
     const saved = await this.d.repo.save(
       id,
-      { base: { ...baseChange, updated_at: next.updated_at }, setProperties, removeProperties: [...removed] },
+      {
+        base: { ...baseChange, updated_at: next.updated_at },
+        setProperties,
+        removeProperties: [...removed],
+        ...(locationsChanged ? { locations: locs } : {}),
+      },
       [before.status],
     );
     if (!saved) throw conflict(`Image ${id} changed while it was being updated; retry.`);
+    // Bytes behind removed locations go once the image no longer points at them.
+    for (const loc of dropped) await this.d.locations.deleteData(loc);
     if (next.tags.join('\0') !== before.tags.join('\0')) await this.d.repo.replaceTags(id, next.tags);
     return (await this.d.repo.get(id)) ?? next;
   }
@@ -287,6 +315,35 @@ export class ImageService {
       }
     }
     await this.d.repo.markDeleted(id);
+  }
+
+  /** DELETE /v2/stores/{store}/{image}: drops one copy, never the last. */
+  async deleteFromStore(ctx: RequestContext, storeId: string, id: string): Promise<void> {
+    if (!this.d.stores.multistore) throw notFound();
+    if (!this.d.stores.get(storeId)) throw conflict(`The selected store ${storeId} is not available on this node.`);
+    let loaded: Loaded;
+    try {
+      loaded = await this.load(ctx, id);
+    } catch {
+      throw notFound(`Failed to find image ${id}`);
+    }
+    const { image, access } = loaded;
+    this.d.authz.enforce(ctx, image, 'get_image_location', access);
+    this.d.authz.enforce(ctx, image, 'delete_image_location', access);
+    if (image.status !== 'active') throw conflict("It's not allowed to remove image data from store if image status is not 'active'");
+    const locs = this.sortLocations(image.locations.filter((l) => l.status === 'active'));
+    if (locs.length === 1) {
+      throw forbidden('Cannot delete image data from the only store containing it. Consider deleting the image instead.');
+    }
+    const victim = locs.find((l) => l.metadata.store === storeId);
+    if (!victim) throw notFound(`Image ${id} is not stored in store ${storeId}.`);
+    try {
+      await this.d.locations.deleteData(victim);
+    } catch (e) {
+      if (e instanceof StoreError && e.kind === 'in_use') throw conflict(`The data for Image ${id} could not be deleted because it is in use: ${e.message}`);
+      throw e;
+    }
+    await this.d.repo.removeLocation(victim.id);
   }
 
   async deactivate(ctx: RequestContext, id: string): Promise<void> {

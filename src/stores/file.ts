@@ -138,6 +138,15 @@ export class FileStore implements Store {
     return new FileWriter(fh, tempPath, finalPath, this.opts, opts.signal);
   }
 
+  ownsLocation(url: string): boolean {
+    try {
+      this.pathOf(url);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
   /** Only files inside our data folders are ours to read or delete (a location URL is user input). */
   private pathOf(url: string): string {
     let path: string;

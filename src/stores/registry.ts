@@ -113,6 +113,11 @@ export class StoreRegistry {
     return s;
   }
 
+  /** The store id a location URL belongs to, when one of our stores claims it. */
+  storeIdFor(url: string): string | undefined {
+    return this.all().find((s) => s.ownsLocation?.(url))?.id;
+  }
+
   async close(): Promise<void> {
     await Promise.all(this.all().map((s) => s.close?.()));
   }

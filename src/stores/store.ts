@@ -71,6 +71,12 @@ export interface Store {
   delete(url: string, opts?: { signal?: AbortSignal }): Promise<void>;
   /** Driver properties for GET /v2/info/stores/detail. */
   detail(): Record<string, unknown>;
+  /**
+   * Whether a location URL points into this store (Glance's url_prefix match),
+   * used to tag client-supplied locations with their store id. Stores that read
+   * any URL of their scheme (http) leave it out.
+   */
+  ownsLocation?(url: string): boolean;
   close?(): Promise<void>;
 }
 

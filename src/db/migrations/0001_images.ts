@@ -70,6 +70,8 @@ export async function up(db: Kysely<any>): Promise<void> {
     .addColumn('url', 'text', (c) => c.notNull())
     .addColumn('metadata', 'text', (c) => c.notNull().defaultTo(sql`'{}'`))
     .addColumn('status', 'varchar(30)', (c) => c.notNull())
+    // Clients order locations (PATCH /locations/<n>); ids only grow.
+    .addColumn('position', 'integer', (c) => c.notNull().defaultTo(0))
     .addColumn('created_at', 'varchar(32)', (c) => c.notNull())
     .addColumn('updated_at', 'varchar(32)', (c) => c.notNull())
     .execute();
