@@ -7,10 +7,13 @@
 # Starts Keystone (scripts/keystone.sh) if needed, builds and starts imago with
 # [paste_deploy] flavor = keystone on 127.0.0.1:$IMAGO_CONFORMANCE_PORT (9393),
 # registers it as the `image` service, runs Tempest with the features imago
-# supports, then cli-check.sh. Tests that need a capability imago does not have
-# yet are listed, with the issue that brings them, in expected-failures.txt:
-# they may fail; any other failure (or an expected failure that now passes,
-# so the list stays honest) makes the run fail.
+# supports, then cli-check.sh. Tempest runs twice (IMAGO_CONFORMANCE_POLICY=
+# legacy|srbac|both, default both): with Glance's legacy policy defaults, as the
+# Zed baseline ran, and with secure RBAC (new defaults, scope), today's default.
+# Tests that need a capability imago does not have yet are listed, with the
+# issue that brings them, in expected-failures.txt (and, for secure RBAC only,
+# expected-failures-srbac.txt): they may fail; any other failure (or an expected
+# failure that now passes, so the lists stay honest) makes the run fail.
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
@@ -27,19 +30,42 @@ done
 
 PORT=${IMAGO_CONFORMANCE_PORT:-9393}
 STATE=${IMAGO_CONFORMANCE_STATE:-/tmp/imago-conformance}
-FEATURES=${IMAGO_TEMPEST_FEATURES:-os_glance_reserved}
+FEATURES=${IMAGO_TEMPEST_FEATURES:-os_glance_reserved,manage_locations}
 EXPECTED=$HERE/expected-failures.txt
 
 "$ROOT/scripts/keystone.sh" start
 eval "$("$ROOT/scripts/keystone.sh" env)"
 
-rm -rf "$STATE"
-mkdir -p "$STATE"
-cat > "$STATE/glance-api.conf" <<CONF
+MODES=${IMAGO_CONFORMANCE_POLICY:-both}
+[ "$MODES" != both ] || MODES="legacy srbac"
+IMAGO_PID=
+cleanup() {
+  [ -z "$IMAGO_PID" ] || { kill "$IMAGO_PID" 2>/dev/null || true; wait "$IMAGO_PID" 2>/dev/null || true; }
+  if [ "$KEEP" = 0 ]; then "$ROOT/scripts/register-image-service.sh" --remove image >/dev/null 2>&1 || true; fi
+}
+trap cleanup EXIT
+(cd "$ROOT" && npm run build --silent)
+
+start_imago() { # $1: legacy | srbac
+  [ -z "$IMAGO_PID" ] || { kill "$IMAGO_PID" 2>/dev/null || true; wait "$IMAGO_PID" 2>/dev/null || true; }
+  rm -rf "$STATE"
+  mkdir -p "$STATE"
+  local secure=true
+  [ "$1" = srbac ] || secure=false
+  cat > "$STATE/glance-api.conf" <<CONF
 [DEFAULT]
 bind_host = 127.0.0.1
 bind_port = $PORT
 imago_data_dir = $STATE/data
+# The same stores as the reference Glance run (scripts/conformance/glance.sh).
+enabled_backends = cheap:file, fast:file, web:http
+show_image_direct_url = true
+show_multiple_locations = true
+enforce_secure_rbac = $secure
+
+[oslo_policy]
+enforce_new_defaults = $secure
+enforce_scope = $secure
 
 [paste_deploy]
 flavor = keystone
@@ -57,45 +83,57 @@ region_name = $KEYSTONE_REGION
 token_cache_time = 30
 
 [glance_store]
-stores = file, http
-default_store = file
+default_backend = fast
+
+[fast]
+filesystem_store_datadir = $STATE/data/fast
+[cheap]
+filesystem_store_datadir = $STATE/data/cheap
+[web]
+
+[import_filtering_opts]
+# Tempest's http image is Keystone's static file on 127.0.0.1:5000.
+allowed_hosts = [127.0.0.1]
+allowed_ports = [80,443,5000,$PORT]
 CONF
-
-(cd "$ROOT" && npm run build --silent)
-node --enable-source-maps "$ROOT/dist/src/cli/main.js" serve --config-file "$STATE/glance-api.conf" >"$STATE/imago.log" 2>&1 &
-IMAGO_PID=$!
-cleanup() {
-  kill "$IMAGO_PID" 2>/dev/null || true
-  wait "$IMAGO_PID" 2>/dev/null || true
-  if [ "$KEEP" = 0 ]; then "$ROOT/scripts/register-image-service.sh" --remove image >/dev/null 2>&1 || true; fi
+  node --enable-source-maps "$ROOT/dist/src/cli/main.js" serve --config-file "$STATE/glance-api.conf" >"$STATE/imago.log" 2>&1 &
+  IMAGO_PID=$!
+  for _ in $(seq 1 100); do
+    curl -sf "http://127.0.0.1:$PORT/versions" >/dev/null 2>&1 && return 0
+    kill -0 "$IMAGO_PID" 2>/dev/null || { cat "$STATE/imago.log"; die "imago did not start"; }
+    sleep 0.1
+  done
+  die "imago did not answer on :$PORT"
 }
-trap cleanup EXIT
-for _ in $(seq 1 100); do
-  curl -sf "http://127.0.0.1:$PORT/versions" >/dev/null 2>&1 && break
-  kill -0 "$IMAGO_PID" 2>/dev/null || { cat "$STATE/imago.log"; die "imago did not start"; }
-  sleep 0.1
-done
-"$ROOT/scripts/register-image-service.sh" "http://127.0.0.1:$PORT"
 
-set +e
-"$HERE/tempest.sh" --features "$FEATURES" --label imago ${REGEX:+"$REGEX"}
-set -e
-RESULTS=${TEMPEST_STATE:-/tmp/imago-tempest}/results-imago.txt
-[ -z "$REGEX" ] || RESULTS=$(ls -t "${TEMPEST_STATE:-/tmp/imago-tempest}"/results-imago*.txt | head -1)
+# Judges one Tempest result file against the expected-failure lists.
+judge() { # $1 results file, $2.. expected-failure files
+  local results=$1; shift
+  local expected_ids unexpected fixed n
+  expected_ids=$(cat "$@" | awk '!/^#/ && NF {print $1}' | sort -u)
+  unexpected=$(awk -F'\t' '$1=="fail" {print $2}' "$results" | sort -u | comm -23 - <(printf '%s\n' "$expected_ids"))
+  fixed=$(awk -F'\t' '$1=="ok" {print $2}' "$results" | sort -u | comm -12 - <(printf '%s\n' "$expected_ids"))
+  n=$(awk -F'\t' '$1=="fail" {print $2}' "$results" | sort -u | comm -12 - <(printf '%s\n' "$expected_ids") | wc -l)
+  echo "conformance: $n expected failures (later issues; see $(basename -a "$@" | tr '\n' ' '))"
+  if [ -n "$unexpected" ]; then echo "conformance: UNEXPECTED failures:"; printf '  %s\n' $unexpected; return 1; fi
+  if [ -n "$fixed" ]; then echo "conformance: these now pass; remove them from the expected-failure list:"; printf '  %s\n' $fixed; return 1; fi
+  return 0
+}
 
-# Judge the run against the list of capabilities imago does not have yet.
 status=0
-expected_ids=$(awk '!/^#/ && NF {print $1}' "$EXPECTED" | sort -u)
-unexpected=$(awk -F'\t' '$1=="fail" {print $2}' "$RESULTS" | sort -u | comm -23 - <(printf '%s\n' "$expected_ids"))
-fixed=$(awk -F'\t' '$1=="ok" {print $2}' "$RESULTS" | sort -u | comm -12 - <(printf '%s\n' "$expected_ids"))
-if [ -n "$unexpected" ]; then
-  echo "conformance: UNEXPECTED failures:"; printf '  %s\n' $unexpected; status=1
-fi
-if [ -n "$fixed" ]; then
-  echo "conformance: these now pass; remove them from expected-failures.txt:"; printf '  %s\n' $fixed; status=1
-fi
-expected_now=$(awk -F'\t' '$1=="fail" {print $2}' "$RESULTS" | sort -u | comm -12 - <(printf '%s\n' "$expected_ids") | wc -l)
-echo "conformance: $expected_now expected failures (later issues, see expected-failures.txt)"
+for mode in $MODES; do
+  echo "conformance: === Tempest with $mode policy defaults ==="
+  start_imago "$mode"
+  "$ROOT/scripts/register-image-service.sh" "http://127.0.0.1:$PORT" >/dev/null
+  set +e
+  "$HERE/tempest.sh" --features "$FEATURES" --label "imago-$mode" ${REGEX:+"$REGEX"}
+  set -e
+  RESULTS=${TEMPEST_STATE:-/tmp/imago-tempest}/results-imago-$mode.txt
+  [ -z "$REGEX" ] || RESULTS=$(ls -t "${TEMPEST_STATE:-/tmp/imago-tempest}"/results-imago-"$mode"*.txt | head -1)
+  lists=("$EXPECTED")
+  [ "$mode" != srbac ] || lists+=("$HERE/expected-failures-srbac.txt")
+  judge "$RESULTS" "${lists[@]}" || status=1
+done
 
 if [ -z "$REGEX" ]; then
   "$HERE/cli-check.sh" || status=1
