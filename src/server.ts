@@ -19,6 +19,12 @@ import { imageDataRoutes } from './api/imageData.js';
 import { memberRoutes } from './api/members.js';
 import { schemaRoutes } from './api/schemas.js';
 import { discoveryRoutes } from './api/discovery.js';
+import { importRoutes } from './api/imports.js';
+import { Importer } from './imports/importer.js';
+import { StagingArea } from './imports/staging.js';
+import { pluginsFromConfig } from './imports/plugins.js';
+import { TaskRepository } from './tasks/tasks.js';
+import { importFilteringFrom, UrlPolicy } from './net/urlPolicy.js';
 import type { Services } from './api/services.js';
 import { closeHashPool } from './data/hashing.js';
 import { imageFormatPolicy } from './formats/index.js';
@@ -30,7 +36,7 @@ export interface Server {
   close(): Promise<void>;
 }
 
-export async function createServer(config: Config, opts: { migrate?: boolean; logger?: boolean } = {}): Promise<Server> {
+export async function createServer(config: Config, opts: { migrate?: boolean; logger?: boolean; janitor?: boolean } = {}): Promise<Server> {
   const db = openDatabase(config.database.connection);
   if (opts.migrate !== false) await migrate(db);
   const stores = await StoreRegistry.fromConfig(config);
@@ -44,9 +50,36 @@ export async function createServer(config: Config, opts: { migrate?: boolean; lo
   const memberRepo = new MemberRepository(db);
   const formatPolicy = imageFormatPolicy(config.section('image_format'));
   const locations = new LocationRules(config, stores);
-  const images = new ImageService({ config, repo: new ImageRepository(db), members: memberRepo, authz, schemas, stores, formatPolicy, locations });
+  const repo = new ImageRepository(db);
+  const staging = await StagingArea.fromConfig(config, stores);
+  const images = new ImageService({
+    config,
+    repo,
+    members: memberRepo,
+    authz,
+    schemas,
+    stores,
+    formatPolicy,
+    locations,
+    // Staged data of a deleted image goes with it, as in Glance.
+    afterDelete: (img) => staging.remove(img.properties.os_glance_staged_url),
+  });
   const members = new MemberService(memberRepo, authz, config.api.imageMemberQuota);
-  const services: Services = { config, images, members, schemas, stores, authz };
+  const tasks = new TaskRepository(db, config.imports.taskTimeToLiveHours);
+  const importer = new Importer({
+    config,
+    repo,
+    images,
+    tasks,
+    stores,
+    staging,
+    authz,
+    formatPolicy,
+    plugins: pluginsFromConfig(config),
+    urlPolicy: new UrlPolicy(importFilteringFrom(config)),
+  });
+  if (opts.janitor !== false) importer.startJanitor();
+  const services: Services = { config, images, members, schemas, stores, authz, importer, tasks };
   const app = buildApp({
     config,
     auth: authenticatorFromConfig(config, (ctx) => authz.isAdmin(ctx)),
@@ -58,6 +91,7 @@ export async function createServer(config: Config, opts: { migrate?: boolean; lo
       memberRoutes(v2, services);
       schemaRoutes(v2, services);
       discoveryRoutes(v2, services);
+      importRoutes(v2, services);
     },
   });
   return {
@@ -65,6 +99,7 @@ export async function createServer(config: Config, opts: { migrate?: boolean; lo
     db,
     stores,
     async close() {
+      await importer.close();
       await app.close();
       await stores.close();
       await db.destroy();

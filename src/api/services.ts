@@ -4,6 +4,8 @@ import type { MemberService } from '../images/members.js';
 import type { ImageSchemas } from '../images/schema.js';
 import type { StoreRegistry } from '../stores/registry.js';
 import type { ImageAuthorizer } from '../images/authz.js';
+import type { Importer } from '../imports/importer.js';
+import type { TaskRepository } from '../tasks/tasks.js';
 
 /** What the route modules need; built once in src/server.ts. */
 export interface Services {
@@ -13,4 +15,6 @@ export interface Services {
   schemas: ImageSchemas;
   stores: StoreRegistry;
   authz: ImageAuthorizer;
+  importer: Importer;
+  tasks: TaskRepository;
 }

@@ -49,6 +49,7 @@ export function contextFromIdentity(requestId: string, id: Identity): RequestCon
     serviceRoles: (id.serviceRoles ?? []).map((r) => r.toLowerCase()),
     isAdmin: roles.includes('admin'),
     authToken: id.token,
+    ...(id.catalog ? { catalog: id.catalog } : {}),
   };
 }
 

@@ -15,6 +15,8 @@ export interface RequestContext {
   /** Glance's context_is_admin (role:admin by default). */
   isAdmin: boolean;
   authToken: string | null;
+  /** The token's service catalog (Keystone mode), for calls to other services such as glance-download. */
+  catalog?: { type: string; endpoints: { interface: string; region?: string; region_id?: string; url: string }[] }[];
 }
 
 export function adminContext(requestId: string): RequestContext {

@@ -44,6 +44,26 @@ export interface Config {
     enabledImportMethods: string[];
   };
   readonly database: { connection: string };
+  readonly imports: {
+    /** [image_import_opts] image_import_plugins */
+    plugins: string[];
+    /** [image_conversion] output_format */
+    conversionFormat: string;
+    /** [inject_metadata_properties] inject and ignore_user_roles */
+    inject: Record<string, string>;
+    injectIgnoreRoles: string[];
+    /** [glance_download_properties] extra_properties: prefixes copied from the remote image */
+    glanceDownloadProperties: string[];
+    /** [task] task_time_to_live, hours a finished task stays visible */
+    taskTimeToLiveHours: number;
+    /** Seconds without a heartbeat after which an import lock is considered abandoned (imago). */
+    lockTimeoutSeconds: number;
+    /** Where staged data goes: an enabled backend id ([DEFAULT] imago_staging_store), else a local folder. */
+    stagingStore: string | undefined;
+    stagingDir: string;
+    /** [DEFAULT] worker_self_reference_url, recorded as os_glance_stage_host. */
+    selfReferenceUrl: string | undefined;
+  };
   readonly auth: { flavor: 'none' | 'keystone'; pasteFlavor: string | undefined };
   /** Reader over [glance_store] (legacy single-store options and multistore defaults). */
   readonly glanceStore: OptionReader;
@@ -148,13 +168,43 @@ export function loadConfig(inputs: ConfigInputs = {}): Config {
       hashingAlgorithm,
       diskFormats: imageFormat.list('disk_formats', DEFAULT_DISK_FORMATS),
       containerFormats: imageFormat.list('container_formats', DEFAULT_CONTAINER_FORMATS),
-      enabledImportMethods: d.list('enabled_import_methods', []),
+      enabledImportMethods: d.list('enabled_import_methods', ['glance-direct', 'web-download', 'copy-image']),
     },
     database: { connection: new OptionReader(sections, 'database').str('connection', `sqlite:///${join(dataDir, 'imago.sqlite')}`) },
     auth: { flavor, pasteFlavor },
+    imports: {
+      plugins: new OptionReader(sections, 'image_import_opts').list('image_import_plugins', []),
+      conversionFormat: new OptionReader(sections, 'image_conversion').str('output_format', 'raw'),
+      inject: new OptionReader(sections, 'inject_metadata_properties').dict('inject'),
+      injectIgnoreRoles: new OptionReader(sections, 'inject_metadata_properties').list('ignore_user_roles', ['admin']),
+      glanceDownloadProperties: new OptionReader(sections, 'glance_download_properties').list('extra_properties', [
+        'hw_',
+        'trait:',
+        'os_distro',
+        'os_secure_boot',
+        'os_type',
+      ]),
+      taskTimeToLiveHours: new OptionReader(sections, 'task').int('task_time_to_live', 48, 0),
+      lockTimeoutSeconds: d.int('imago_import_lock_timeout', 300, 10),
+      stagingStore: d.str('imago_staging_store') || undefined,
+      stagingDir: stagingDir(sections, dataDir),
+      selfReferenceUrl: d.str('worker_self_reference_url') || undefined,
+    },
     glanceStore,
     section: (name, fallback) => new OptionReader(sections, name, fallback),
   };
+}
+
+/** Glance's staging folder: [os_glance_staging_store] datadir, else node_staging_uri (file://), else ours. */
+function stagingDir(sections: IniSections, dataDir: string): string {
+  const reserved = new OptionReader(sections, 'os_glance_staging_store').str('filesystem_store_datadir');
+  if (reserved) return resolve(reserved);
+  const uri = new OptionReader(sections, 'DEFAULT').str('node_staging_uri');
+  if (uri) {
+    if (!uri.startsWith('file://')) throw new ConfigError(`[DEFAULT] node_staging_uri: only file:// is supported, got "${uri}"`);
+    return resolve(uri.slice('file://'.length));
+  }
+  return join(dataDir, 'staging');
 }
 
 /** oslo.config's `$name` / `${name}` substitution from the same section or [DEFAULT]; `$$` is a literal `$`. */

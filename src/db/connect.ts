@@ -9,9 +9,11 @@ import { Migrator, type Migration, type MigrationProvider } from 'kysely/migrati
 import { ConfigError } from '../config/options.js';
 import type { Database } from './schema.js';
 import * as m0001 from './migrations/0001_images.js';
+import * as m0002 from './migrations/0002_tasks.js';
 
 const MIGRATIONS: Record<string, Migration> = {
   '0001_images': m0001,
+  '0002_tasks': m0002,
 };
 
 class StaticMigrations implements MigrationProvider {

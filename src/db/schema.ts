@@ -59,10 +59,27 @@ export interface ImageLocationsTable {
   updated_at: string;
 }
 
+export interface TasksTable {
+  id: string;
+  type: string;
+  status: string;
+  owner: string | null;
+  image_id: string | null;
+  request_id: string | null;
+  user_id: string | null;
+  input: string | null;
+  result: string | null;
+  message: string;
+  expires_at: string | null;
+  created_at: string;
+  updated_at: string;
+}
+
 export interface Database {
   images: ImagesTable;
   image_properties: ImagePropertiesTable;
   image_tags: ImageTagsTable;
   image_members: ImageMembersTable;
   image_locations: ImageLocationsTable;
+  tasks: TasksTable;
 }

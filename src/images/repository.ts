@@ -157,6 +157,38 @@ export class ImageRepository {
     });
   }
 
+  /** Sets a property only if it is absent (the import lock); false if someone holds it. */
+  async setPropertyAtomic(id: string, name: string, value: string): Promise<boolean> {
+    const res = await this.db
+      .insertInto('image_properties')
+      .values({ image_id: id, name, value })
+      .onConflict((oc) => oc.columns(['image_id', 'name']).doNothing())
+      .executeTakeFirst();
+    return Number(res.numInsertedOrUpdatedRows ?? 0) === 1;
+  }
+
+  /** Removes a property only if it still has this value; false if it changed meanwhile. */
+  async deletePropertyAtomic(id: string, name: string, value: string): Promise<boolean> {
+    const res = await this.db.deleteFrom('image_properties').where('image_id', '=', id).where('name', '=', name).where('value', '=', value).executeTakeFirst();
+    return Number(res.numDeletedRows) === 1;
+  }
+
+  /** Sets or removes (undefined) properties without touching the rest of the image. */
+  async setProperties(id: string, props: Record<string, string | undefined>): Promise<void> {
+    await this.db.transaction().execute(async (trx) => {
+      for (const [name, value] of Object.entries(props)) {
+        if (value === undefined) await trx.deleteFrom('image_properties').where('image_id', '=', id).where('name', '=', name).execute();
+        else
+          await trx
+            .insertInto('image_properties')
+            .values({ image_id: id, name, value })
+            .onConflict((oc) => oc.columns(['image_id', 'name']).doUpdateSet({ value }))
+            .execute();
+      }
+      await trx.updateTable('images').set({ updated_at: nowStamp() }).where('id', '=', id).execute();
+    });
+  }
+
   async addTag(id: string, tag: string): Promise<void> {
     await this.db
       .insertInto('image_tags')

@@ -37,6 +37,8 @@ export interface ImageServiceDeps {
   /** [image_format] rules applied to every upload. */
   formatPolicy: ImageFormatPolicy;
   locations: LocationRules;
+  /** Cleanup of data kept outside the stores (staging) once an image is deleted. */
+  afterDelete?: (image: Image) => Promise<void>;
 }
 
 export interface Loaded {
@@ -315,6 +317,7 @@ export class ImageService {
       }
     }
     await this.d.repo.markDeleted(id);
+    await this.d.afterDelete?.(image).catch((e) => console.error(`imago: cleanup after deleting ${id}:`, e));
   }
 
   /** DELETE /v2/stores/{store}/{image}: drops one copy, never the last. */

@@ -6,7 +6,7 @@ import type { Image, ImageLocation } from './model.js';
 import { isoSeconds } from './model.js';
 
 /** Internal bookkeeping properties never shown to clients. */
-const HIDDEN_PROPERTIES = new Set(['os_glance_stage_host', 'os_glance_hash_op_host']);
+const HIDDEN_PROPERTIES = new Set(['os_glance_stage_host', 'os_glance_hash_op_host', 'os_glance_staged_url']);
 
 export interface ViewOptions {
   showMultipleLocations: boolean;

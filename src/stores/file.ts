@@ -82,15 +82,20 @@ export class FileStore implements Store {
     this.weight = opts.weight ?? 0;
   }
 
-  /**
-   * Creates the data folders and removes temp files a crash left behind. Only stale ones: other
-   * API workers sharing the folder (NFS) may be writing theirs right now, and a live upload
-   * touches its file's mtime all the time.
-   */
+  /** Creates the data folders and sweeps what a crash left behind. */
   async init(): Promise<void> {
+    for (const d of this.opts.dirs) await mkdir(d.path, { recursive: true });
+    await this.sweep();
+  }
+
+  /**
+   * Removes temp files a crashed writer left behind. Only stale ones: other API workers
+   * sharing the folder (NFS) may be writing theirs right now, and a live upload touches its
+   * file's mtime all the time.
+   */
+  async sweep(): Promise<void> {
     for (const d of this.opts.dirs) {
-      await mkdir(d.path, { recursive: true });
-      for (const name of await readdir(d.path)) {
+      for (const name of await readdir(d.path).catch(() => [] as string[])) {
         if (!name.startsWith(TEMP_PREFIX)) continue;
         const path = join(d.path, name);
         const s = await stat(path).catch(() => undefined);

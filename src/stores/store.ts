@@ -77,6 +77,8 @@ export interface Store {
    * any URL of their scheme (http) leave it out.
    */
   ownsLocation?(url: string): boolean;
+  /** Removes what writers that died (crashed process, lost node) left half-written. */
+  sweep?(): Promise<void>;
   close?(): Promise<void>;
 }
 

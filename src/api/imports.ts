@@ -1,0 +1,116 @@
+// Interoperable import: PUT /v2/images/{id}/stage, POST /v2/images/{id}/import,
+// GET /v2/images/{id}/tasks; and the tasks API (/v2/tasks).
+
+import type { FastifyInstance } from 'fastify';
+import { route, readJson } from '../http/route.js';
+import { badRequest, HttpError, notFound, unsupportedMediaType } from '../http/errors.js';
+import { imageTaskView, parseTaskListQuery, taskOr404, taskStubView, taskView, taskVisible } from '../tasks/tasks.js';
+import { queryPairs } from './images.js';
+import type { Services } from './services.js';
+
+type IdParams = { image_id: string };
+
+function header(v: string | string[] | undefined): string | undefined {
+  return Array.isArray(v) ? v[0] : v;
+}
+
+export function importRoutes(app: FastifyInstance, s: Services): void {
+  route(app, '/images/:image_id/stage', {
+    PUT: async (req, reply) => {
+      const { image_id } = req.params as IdParams;
+      const ct = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
+      if (ct !== 'application/octet-stream') throw unsupportedMediaType(`Content type ${ct || 'None'} not supported`);
+      const declared = header(req.headers['x-openstack-image-size']);
+      if (declared !== undefined && !/^\d+$/.test(declared.trim())) throw badRequest(`Invalid x-openstack-image-size header: ${declared}`);
+      const abort = new AbortController();
+      req.raw.once('close', () => req.raw.complete || abort.abort());
+      const body = (req.body as AsyncIterable<Buffer> | undefined) ?? (async function* () {})();
+      await s.importer.stage(req.ctx, image_id, body, { declaredSize: declared === undefined ? undefined : Number(declared), signal: abort.signal });
+      return reply.code(204).send();
+    },
+  });
+
+  route(app, '/images/:image_id/import', {
+    POST: async (req, reply) => {
+      const { image_id } = req.params as IdParams;
+      await s.importer.start(req.ctx, image_id, await readJson(req), header(req.headers['x-image-meta-store']));
+      return reply.code(202).send();
+    },
+  });
+
+  route(app, '/images/:image_id/tasks', {
+    GET: {
+      noBody: true,
+      handler: async (req, reply) => {
+        const { image_id } = req.params as IdParams;
+        try {
+          await s.images.show(req.ctx, image_id);
+        } catch (e) {
+          if (e instanceof HttpError && (e.status === 403 || e.status === 404)) throw notFound();
+          throw e;
+        }
+        const tasks = (await s.tasks.forImage(image_id)).filter((t) => taskVisible(req.ctx, t));
+        return reply.type('application/json').send({ tasks: tasks.map(imageTaskView) });
+      },
+    },
+  });
+
+  route(app, '/tasks', {
+    GET: {
+      noBody: true,
+      handler: async (req, reply) => {
+        s.authz.rule(req.ctx, 'tasks_api_access');
+        const pairs = queryPairs(req);
+        const q = parseTaskListQuery(pairs, s.config.api);
+        const marker = q.marker ? await taskOr404(s.tasks, req.ctx, q.marker).catch(() => {
+          throw badRequest(`Invalid marker: ${q.marker}`);
+        }) : undefined;
+        const tasks = await s.tasks.list({
+          owner: req.ctx.isAdmin ? undefined : req.ctx.projectId,
+          ...(q.status ? { status: q.status } : {}),
+          ...(q.type ? { type: q.type } : {}),
+          limit: q.limit,
+          ...(marker ? { marker } : {}),
+          sortKey: q.sortKey,
+          sortDir: q.sortDir,
+        });
+        const keep = pairs.filter(([k]) => k !== 'marker');
+        const query = new URLSearchParams(keep).toString();
+        const body: Record<string, unknown> = {
+          tasks: tasks.map(taskStubView),
+          first: query ? `/v2/tasks?${query}` : '/v2/tasks',
+          schema: '/v2/schemas/tasks',
+        };
+        if (tasks.length && tasks.length === q.limit) body.next = `/v2/tasks?${new URLSearchParams([...keep, ['marker', tasks[tasks.length - 1]!.id]])}`;
+        return reply.type('application/json').send(body);
+      },
+    },
+    POST: async (req, reply) => {
+      s.authz.rule(req.ctx, 'tasks_api_access');
+      const task = await s.importer.legacyTask(req.ctx, await readJson(req));
+      return reply.code(201).header('Location', `/v2/tasks/${task.id}`).type('application/json').send(taskView(task));
+    },
+  });
+
+  route(app, '/tasks/:task_id', {
+    GET: {
+      noBody: true,
+      handler: async (req, reply) => {
+        s.authz.rule(req.ctx, 'tasks_api_access');
+        const task = await taskOr404(s.tasks, req.ctx, (req.params as { task_id: string }).task_id);
+        return reply.type('application/json').send(taskView(task));
+      },
+    },
+    DELETE: {
+      noBody: true,
+      handler: async (req) => {
+        s.authz.rule(req.ctx, 'tasks_api_access');
+        throw new HttpError(
+          405,
+          'This operation is currently not permitted on Glance Tasks. They are auto deleted after reaching the time based on their expires_at property.',
+          { Allow: 'GET' },
+        );
+      },
+    },
+  });
+}
