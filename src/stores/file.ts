@@ -4,8 +4,9 @@
 // into place on commit, and removed on abort.
 
 import { constants, createReadStream } from 'node:fs';
-import { chmod, mkdir, open, readdir, rename, rm, stat, statfs, unlink, type FileHandle } from 'node:fs/promises';
+import { chmod, link, mkdir, open, readdir, rename, rm, stat, statfs, unlink, type FileHandle } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
+import { Readable } from 'node:stream';
 import { dirname, join, resolve, sep } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { StoreError, type CommittedData, type OpenedData, type ReadOptions, type Store, type StoreWriter, type WriteOptions } from './store.js';
@@ -32,6 +33,8 @@ export interface FileStoreOptions {
 const TEMP_PREFIX = '.imago-partial-';
 /** Writes are gathered into this many bytes before one writev, to keep syscalls few. */
 const WRITE_BATCH = 1 << 20;
+/** A temp file untouched for this long belongs to a writer that is gone. */
+const STALE_TEMP_MS = 60 * 60 * 1000;
 
 export function fileStoreOptionsFrom(id: string, opts: OptionReader, defaultDir: string, multistore: boolean): FileStoreOptions {
   const single = opts.str('filesystem_store_datadir');
@@ -79,12 +82,19 @@ export class FileStore implements Store {
     this.weight = opts.weight ?? 0;
   }
 
-  /** Creates the data folders and removes temp files a crash may have left behind. */
+  /**
+   * Creates the data folders and removes temp files a crash left behind. Only stale ones: other
+   * API workers sharing the folder (NFS) may be writing theirs right now, and a live upload
+   * touches its file's mtime all the time.
+   */
   async init(): Promise<void> {
     for (const d of this.opts.dirs) {
       await mkdir(d.path, { recursive: true });
       for (const name of await readdir(d.path)) {
-        if (name.startsWith(TEMP_PREFIX)) await rm(join(d.path, name), { force: true });
+        if (!name.startsWith(TEMP_PREFIX)) continue;
+        const path = join(d.path, name);
+        const s = await stat(path).catch(() => undefined);
+        if (s && Date.now() - s.mtimeMs > STALE_TEMP_MS) await rm(path, { force: true });
       }
     }
   }
@@ -114,6 +124,7 @@ export class FileStore implements Store {
   }
 
   async createWriter(imageId: string, opts: WriteOptions = {}): Promise<StoreWriter> {
+    opts.signal?.throwIfAborted();
     const dir = await this.chooseDir(opts.sizeHint);
     const finalPath = join(dir, imageId);
     if (await exists(finalPath)) throw new StoreError('duplicate', `Image file ${finalPath} already exists`);
@@ -124,7 +135,7 @@ export class FileStore implements Store {
     } catch (e) {
       throw mapFsError(e);
     }
-    return new FileWriter(fh, tempPath, finalPath, this.opts);
+    return new FileWriter(fh, tempPath, finalPath, this.opts, opts.signal);
   }
 
   /** Only files inside our data folders are ours to read or delete (a location URL is user input). */
@@ -153,6 +164,8 @@ export class FileStore implements Store {
       throw mapFsError(e);
     }
     const start = opts.offset ?? 0;
+    // createReadStream cannot express an empty range (end = start - 1 is refused)
+    if (opts.length === 0) return { stream: Readable.from([]), size };
     const end = opts.length !== undefined ? start + opts.length - 1 : undefined;
     const stream = createReadStream(path, {
       start,
@@ -181,83 +194,127 @@ export class FileStore implements Store {
 }
 
 class FileWriter implements StoreWriter {
-  private pending: Buffer[] = [];
-  private pendingBytes = 0;
+  /** Small writes are copied here, so the caller may reuse its buffer as soon as write() resolves. */
+  private readonly batch = Buffer.allocUnsafe(WRITE_BATCH);
+  private batchLength = 0;
   private position = 0;
-  private done = false;
+  private state: 'open' | 'committing' | 'done' = 'open';
+  /** Why the writer can no longer be used (its AbortSignal fired, or a write failed). */
+  private failure: Error | undefined;
+  private readonly onAbort: (() => void) | undefined;
 
   constructor(
     private readonly fh: FileHandle,
     private readonly tempPath: string,
     private readonly finalPath: string,
     private readonly opts: FileStoreOptions,
-  ) {}
-
-  async write(chunk: Buffer): Promise<void> {
-    this.pending.push(chunk);
-    this.pendingBytes += chunk.length;
-    if (this.pendingBytes >= WRITE_BATCH) await this.flush();
-  }
-
-  private async flush(): Promise<void> {
-    if (this.pendingBytes === 0) return;
-    const chunks = this.pending;
-    const bytes = this.pendingBytes;
-    this.pending = [];
-    this.pendingBytes = 0;
-    try {
-      if (this.opts.thinProvisioning && chunks.every(isZero)) {
-        // Leave a hole; the final truncate gives the file its size.
-      } else {
-        let off = 0;
-        while (off < bytes) {
-          const { bytesWritten } = await this.fh.writev(off === 0 ? chunks : sliceFrom(chunks, off), this.position + off);
-          off += bytesWritten;
-        }
-      }
-      this.position += bytes;
-    } catch (e) {
-      throw mapFsError(e);
+    private readonly signal: AbortSignal | undefined,
+  ) {
+    if (signal) {
+      this.onAbort = () => {
+        if (this.state !== 'open') return;
+        this.failure = abortReason(signal);
+        void this.abort();
+      };
+      signal.addEventListener('abort', this.onAbort, { once: true });
     }
   }
 
+  private usable(): void {
+    if (this.failure) throw this.failure;
+    if (this.state !== 'open') throw new Error('writer already finished');
+  }
+
+  async write(chunk: Buffer): Promise<void> {
+    this.usable();
+    try {
+      if (this.batchLength + chunk.length <= WRITE_BATCH) {
+        chunk.copy(this.batch, this.batchLength);
+        this.batchLength += chunk.length;
+        if (this.batchLength === WRITE_BATCH) await this.flush();
+      } else {
+        await this.flush();
+        // large chunks go straight to disk; the await keeps the caller off the buffer meanwhile
+        await this.writeAt(chunk);
+      }
+    } catch (e) {
+      throw this.failure ?? mapFsError(e);
+    }
+  }
+
+  private async flush(): Promise<void> {
+    if (this.batchLength === 0) return;
+    const data = this.batch.subarray(0, this.batchLength);
+    this.batchLength = 0;
+    await this.writeAt(data);
+  }
+
+  private async writeAt(data: Buffer): Promise<void> {
+    // thin provisioning leaves a hole for zero blocks; the final truncate gives the file its size
+    if (!(this.opts.thinProvisioning && isZero(data))) {
+      let off = 0;
+      while (off < data.length) {
+        const { bytesWritten } = await this.fh.write(data, off, data.length - off, this.position + off);
+        off += bytesWritten;
+      }
+    }
+    this.position += data.length;
+  }
+
   async commit(): Promise<CommittedData> {
-    if (this.done) throw new Error('writer already finished');
+    this.usable();
+    this.state = 'committing';
     try {
       await this.flush();
       if (this.opts.thinProvisioning) await this.fh.truncate(this.position);
       await this.fh.sync();
       await this.fh.close();
       if (this.opts.filePerm) await chmod(this.tempPath, this.opts.filePerm);
-      await rename(this.tempPath, this.finalPath);
+      await publish(this.tempPath, this.finalPath);
       await syncDir(dirname(this.finalPath));
-      this.done = true;
     } catch (e) {
+      this.state = 'open';
       await this.abort();
       throw mapFsError(e);
     }
+    this.finish();
     return { url: pathToFileURL(this.finalPath).href, size: this.position, metadata: { ...this.opts.locationMetadata } };
   }
 
   async abort(): Promise<void> {
-    if (this.done) return;
-    this.done = true;
+    if (this.state === 'done') return;
+    this.finish();
     await this.fh.close().catch(() => undefined);
     await rm(this.tempPath, { force: true });
   }
+
+  private finish(): void {
+    this.state = 'done';
+    if (this.onAbort) this.signal?.removeEventListener('abort', this.onAbort);
+  }
 }
 
-function sliceFrom(chunks: Buffer[], skip: number): Buffer[] {
-  const out: Buffer[] = [];
-  for (const c of chunks) {
-    if (skip >= c.length) {
-      skip -= c.length;
-      continue;
-    }
-    out.push(skip ? c.subarray(skip) : c);
-    skip = 0;
+/**
+ * Moves a finished temp file to its final name without ever replacing an image file: link()
+ * fails with EEXIST where rename() would silently overwrite a concurrent writer's commit.
+ */
+async function publish(tempPath: string, finalPath: string): Promise<void> {
+  try {
+    await link(tempPath, finalPath);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'EEXIST') throw new StoreError('duplicate', `Image file ${finalPath} already exists`, { cause: e });
+    // file systems without hard links: best effort, check then rename
+    if (code !== 'EPERM' && code !== 'ENOTSUP' && code !== 'EOPNOTSUPP' && code !== 'ENOSYS') throw e;
+    if (await exists(finalPath)) throw new StoreError('duplicate', `Image file ${finalPath} already exists`);
+    await rename(tempPath, finalPath);
+    return;
   }
-  return out;
+  await unlink(tempPath);
+}
+
+function abortReason(signal: AbortSignal): Error {
+  return signal.reason instanceof Error ? signal.reason : new DOMException('The write was aborted', 'AbortError');
 }
 
 const ZEROS = Buffer.alloc(1 << 16);
