@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import type { Config } from '../config/config.js';
 import { ConfigError, type OptionReader } from '../config/options.js';
 import { FileStore, fileStoreOptionsFrom } from './file.js';
+import { s3StoreFrom } from './s3.js';
 import { StoreError, type Store } from './store.js';
 
 export interface DriverContext {
@@ -25,6 +26,7 @@ const DRIVERS: Record<string, DriverFactory> = {
     await store.init();
     return store;
   },
+  s3: (id, opts, ctx) => s3StoreFrom(id, opts, ctx.multistore),
 };
 
 /** Legacy `stores` entries may be driver names or Python class paths (glance.store.filesystem.Store). */
@@ -32,6 +34,8 @@ const LEGACY_ALIASES: Record<string, string> = {
   filesystem: 'file',
   'glance.store.filesystem.store': 'file',
   'glance_store._drivers.filesystem.store': 'file',
+  'glance.store.s3.store': 's3',
+  'glance_store._drivers.s3.store': 's3',
 };
 
 export class StoreRegistry {
