@@ -5,6 +5,9 @@
 import { after, before, describe, it, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes, randomUUID } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import {
   CreateBucketCommand,
   DeleteBucketCommand,
@@ -217,13 +220,15 @@ if (!backend) {
       await denied.close();
     });
 
-    it('configured through the registry from glance-api.conf options', async () => {
+    it('configured through the registry from glance-api.conf options', async (t) => {
       const host = new URL(be.endpoint).host;
+      const dataDir = await mkdtemp(join(tmpdir(), 'imago-s3-registry-'));
+      t.after(() => rm(dataDir, { recursive: true, force: true }));
       const config = loadConfig({
         env: {},
         set: [
           'DEFAULT.enabled_backends=fast:file, objects:s3',
-          `DEFAULT.imago_data_dir=/tmp/imago-s3-registry-${process.pid}`,
+          `DEFAULT.imago_data_dir=${dataDir}`,
           'glance_store.default_backend=objects',
           `objects.s3_store_host=${host}`,
           `objects.s3_store_access_key=${be.accessKey}`,
@@ -261,6 +266,29 @@ if (!backend) {
     after(async () => {
       be.startGateway(); // whatever happened, leave the gateway running
       await store.close();
+    });
+
+    it('radosgw killed mid-download: the stream fails, it does not end short', { timeout: 120_000 }, async () => {
+      const id = randomUUID();
+      const w = await store.createWriter(id);
+      await writeAll(w, randomBytes(64 * MiB), MiB);
+      const c = await w.commit();
+      const o = await store.open(c.url);
+      const it = o.stream[Symbol.asyncIterator]();
+      let got = ((await it.next()).value as Buffer).length;
+      be.stopGateway();
+      try {
+        await assert.rejects(async () => {
+          for (;;) {
+            const r = await it.next();
+            if (r.done) throw new Error(`stream ended normally after ${got} of ${o.size} bytes`);
+            got += (r.value as Buffer).length;
+          }
+        }, (e: Error) => !/ended normally/.test(e.message));
+      } finally {
+        be.startGateway();
+      }
+      await waitFor(async () => (await store.delete(c.url).then(() => true, () => false)), 30_000, async () => 'delete kept failing');
     });
 
     for (const mode of ['multipart', 'single PUT'] as const) {

@@ -2,6 +2,18 @@
 // driver's integration test calls runStoreConformance() once with a factory
 // for a configured store and a probe that sees the backend's raw state, so
 // "nothing left behind" is checked against the server, not the driver's word.
+//
+// What it holds a driver to (the Store contract in src/stores/store.ts, made precise):
+// - committed bytes read back identical, for sizes 0, 1, odd, around and above the driver's
+//   chunk/part size and several MiB, with the size known (sizeHint) or not; stat() agrees;
+// - write() resolves only when the caller may reuse its buffer;
+// - ranged reads (offset, offset+length, to the end) when capabilities.rangeRead;
+// - abort() and a fired AbortSignal leave nothing on the backend (the signal alone suffices);
+// - a missing object is StoreError('not_found') for open, stat and delete;
+// - a second writer for a committed image id fails with 'duplicate' and the original stays;
+// - concurrent writers and readers do not mix bytes; a read AbortSignal errors the stream;
+// - back-pressure: a fast source never makes a writer hold more than maxBufferedBytes;
+// - detail() is a flat object with exactly the driver's Glance keys.
 
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -182,6 +194,20 @@ export function runStoreConformance(name: string, makeStore: () => Promise<Store
       await assertKind(store.stat(c.url), 'not_found');
       await assertKind(store.delete(c.url), 'not_found');
       assert.deepEqual(await opts.artifacts(id), []);
+    });
+
+    it('an image the store never had: not_found', { timeout }, async (t) => {
+      const id = randomUUID();
+      const c = await put(id, randomBytes(10));
+      if (!c.url.includes(id)) {
+        t.diagnostic('location does not contain the image id: cannot derive a URL for a missing image');
+      } else {
+        const missing = c.url.replace(id, randomUUID());
+        await assertKind(store.open(missing), 'not_found');
+        await assertKind(store.stat(missing), 'not_found');
+        await assertKind(store.delete(missing), 'not_found');
+      }
+      await remove(c.url);
     });
 
     it('a second write to a committed image id is a duplicate and keeps the original', { timeout }, async () => {
