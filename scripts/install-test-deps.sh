@@ -10,6 +10,7 @@ PKGS=(
   keystone uwsgi-core uwsgi-plugin-python3 sqlite3 curl   # real Keystone (scripts/keystone.sh)
   python3-glance                                 # the policy oracle: Glance's own rules
   tempest python3-subunit python3-testtools python3-keystoneclient   # npm run test:conformance
+  ceph-mon ceph-osd radosgw ceph-common s3cmd    # S3 (and Swift API) of radosgw: scripts/backends/ceph-mini.sh
 )
 missing=()
 for p in "${PKGS[@]}"; do

@@ -9,6 +9,7 @@ import { ConfigError, type OptionReader } from '../config/options.js';
 import { importFilteringFrom, UrlPolicy } from '../net/urlPolicy.js';
 import { FileStore, fileStoreOptionsFrom } from './file.js';
 import { HttpStore, httpStoreOptionsFrom } from './http.js';
+import { s3StoreFrom } from './s3.js';
 import { StoreError, type Store } from './store.js';
 
 export interface DriverContext {
@@ -35,6 +36,7 @@ const DRIVERS: Record<string, DriverFactory> = {
     const policy = new UrlPolicy(importFilteringFrom(ctx.config));
     return new HttpStore({ ...httpStoreOptionsFrom(id, opts, policy), log: ctx.log });
   },
+  s3: (id, opts, ctx) => s3StoreFrom(id, opts, ctx.multistore),
 };
 
 /** Legacy `stores` entries may be driver names or Python class paths (glance.store.filesystem.Store). */
@@ -45,6 +47,8 @@ const LEGACY_ALIASES: Record<string, string> = {
   https: 'http',
   'glance.store.http.store': 'http',
   'glance_store._drivers.http.store': 'http',
+  'glance.store.s3.store': 's3',
+  'glance_store._drivers.s3.store': 's3',
 };
 
 export class StoreRegistry {

@@ -1,0 +1,161 @@
+// Upload and download throughput of the store drivers, with the process's peak RSS.
+//
+//   npm run build && node dist/bench/stores.js [--sizes 256,1024] [--stores file,s3,s3-put]
+//
+// file: a temp folder (under $BENCH_DIR or the OS temp dir). s3: multipart with Glance's
+// defaults (10 MiB parts, 10 in flight), size unknown; s3-put: size known and below the
+// threshold, one streamed PUT. S3 comes from S3_ENDPOINT/S3_ACCESS_KEY/S3_SECRET_KEY, else a
+// ceph-mini is started (bluestore unless CEPH_MINI_OBJECTSTORE says otherwise: memstore would
+// keep every byte in RAM) and stopped afterwards.
+
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { randomBytes, randomUUID } from 'node:crypto';
+import { parseArgs } from 'node:util';
+import { FileStore } from '../src/stores/file.js';
+import { S3Store } from '../src/stores/s3.js';
+import type { Store, WriteOptions } from '../src/stores/store.js';
+import { s3Backend, type S3Backend } from '../test/integration/backends.js';
+
+const MiB = 1 << 20;
+
+interface Row {
+  store: string;
+  sizeMiB: number;
+  uploadMiBs: number;
+  downloadMiBs: number;
+  peakRssMiB: number;
+  rssGrowthMiB: number;
+}
+
+/** Samples RSS every 20 ms while `fn` runs. */
+async function withPeakRss<T>(fn: () => Promise<T>): Promise<{ value: T; peak: number; base: number }> {
+  const base = process.memoryUsage.rss();
+  let peak = base;
+  const timer = setInterval(() => {
+    peak = Math.max(peak, process.memoryUsage.rss());
+  }, 20);
+  try {
+    const value = await fn();
+    peak = Math.max(peak, process.memoryUsage.rss());
+    return { value, peak, base };
+  } finally {
+    clearInterval(timer);
+  }
+}
+
+async function upload(store: Store, size: number, wopts: WriteOptions): Promise<{ url: string; seconds: number }> {
+  const buf = randomBytes(MiB);
+  const t0 = performance.now();
+  const w = await store.createWriter(randomUUID(), wopts);
+  try {
+    for (let n = 0; n < size; n += MiB) await w.write(buf);
+    const c = await w.commit();
+    return { url: c.url, seconds: (performance.now() - t0) / 1000 };
+  } catch (e) {
+    await w.abort();
+    throw e;
+  }
+}
+
+async function download(store: Store, url: string): Promise<{ bytes: number; seconds: number }> {
+  const t0 = performance.now();
+  const { stream } = await store.open(url);
+  let bytes = 0;
+  for await (const c of stream) bytes += (c as Buffer).length;
+  return { bytes, seconds: (performance.now() - t0) / 1000 };
+}
+
+async function bench(name: string, store: Store, sizeMiB: number, wopts: WriteOptions): Promise<Row> {
+  const size = sizeMiB * MiB;
+  const up = await withPeakRss(() => upload(store, size, wopts));
+  const down = await withPeakRss(() => download(store, up.value.url));
+  if (down.value.bytes !== size) throw new Error(`${name}: read ${down.value.bytes} bytes, wrote ${size}`);
+  await store.delete(up.value.url);
+  const peak = Math.max(up.peak, down.peak);
+  return {
+    store: name,
+    sizeMiB,
+    uploadMiBs: sizeMiB / up.value.seconds,
+    downloadMiBs: sizeMiB / down.value.seconds,
+    peakRssMiB: peak / MiB,
+    rssGrowthMiB: (peak - up.base) / MiB,
+  };
+}
+
+function table(rows: Row[]): string {
+  const head = ['store', 'size MiB', 'upload MiB/s', 'download MiB/s', 'peak RSS MiB', 'RSS growth MiB'];
+  const body = rows.map((r) => [
+    r.store,
+    String(r.sizeMiB),
+    r.uploadMiBs.toFixed(0),
+    r.downloadMiBs.toFixed(0),
+    r.peakRssMiB.toFixed(0),
+    r.rssGrowthMiB.toFixed(0),
+  ]);
+  const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)));
+  const line = (cells: string[]) => '| ' + cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join(' | ') + ' |';
+  return [line(head), '|' + widths.map((w, i) => (i === 0 ? '-'.repeat(w + 2) : '-'.repeat(w + 1) + ':')).join('|') + '|', ...body.map(line)].join('\n');
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: { sizes: { type: 'string', default: '256,1024' }, stores: { type: 'string', default: 'file,s3,s3-put' } },
+  });
+  const sizes = values.sizes.split(',').map(Number);
+  const wanted = new Set(values.stores.split(','));
+  const rows: Row[] = [];
+
+  if (wanted.has('file')) {
+    const dir = await mkdtemp(join(process.env.BENCH_DIR ?? tmpdir(), 'imago-bench-'));
+    const store = new FileStore({ id: 'file', dirs: [{ path: dir, priority: 0 }], filePerm: 0, chunkSize: 65536, thinProvisioning: false, locationMetadata: {} });
+    await store.init();
+    try {
+      for (const s of sizes) rows.push(await bench('file', store, s, {}));
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  }
+
+  if (wanted.has('s3') || wanted.has('s3-put')) {
+    process.env.CEPH_MINI_OBJECTSTORE ??= 'bluestore';
+    const be: S3Backend = s3Backend();
+    if (be.startMs !== undefined) console.error(`ceph-mini started in ${(be.startMs / 1000).toFixed(1)} s`);
+    const bucket = 'imago-bench'; // fixed: runs against an external S3 leave no trail of buckets
+    const make = (largeObjectSize: number) =>
+      new S3Store({
+        id: 's3',
+        endpoint: be.endpoint,
+        region: be.region,
+        accessKey: be.accessKey,
+        secretKey: be.secretKey,
+        bucket,
+        createBucketOnPut: true,
+        pathStyle: true,
+        largeObjectSize,
+        partSize: 10 * MiB,
+        threadPools: 10,
+        requestChecksumCalculation: 'WHEN_REQUIRED',
+        responseChecksumValidation: 'WHEN_REQUIRED',
+        locationMetadata: {},
+      });
+    try {
+      if (wanted.has('s3')) {
+        const store = make(100 * MiB);
+        for (const s of sizes) rows.push(await bench('s3 multipart (10×10 MiB)', store, s, {}));
+        await store.close();
+      }
+      if (wanted.has('s3-put')) {
+        const store = make(4096 * MiB);
+        for (const s of sizes) rows.push(await bench('s3 single PUT', store, s, { sizeHint: s * MiB }));
+        await store.close();
+      }
+    } finally {
+      be.stop();
+    }
+  }
+  console.log(table(rows));
+}
+
+await main();

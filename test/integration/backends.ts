@@ -1,0 +1,112 @@
+// Real servers for integration tests, started from scripts/backends/ (or reused when the
+// environment already names one). A missing server is a failure with a clear message, never a skip.
+
+import { execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { delimiter, dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** The repository root: the nearest folder above this file with a package.json (works from dist/ too). */
+export function repoRoot(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  while (!existsSync(join(dir, 'package.json'))) {
+    const up = dirname(dir);
+    if (up === dir) throw new Error('package.json not found above ' + fileURLToPath(import.meta.url));
+    dir = up;
+  }
+  return dir;
+}
+
+function onPath(cmd: string): boolean {
+  return (process.env.PATH ?? '').split(delimiter).some((d) => d && existsSync(join(d, cmd)));
+}
+
+function parseEnv(text: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const line of text.trim().split('\n')) {
+    const m = /^export ([A-Za-z_][A-Za-z0-9_]*)=(.*)$/.exec(line.trim());
+    if (m) out[m[1]!] = m[2]!;
+  }
+  return out;
+}
+
+export interface S3Backend {
+  endpoint: string;
+  accessKey: string;
+  secretKey: string;
+  region: string;
+  /** Kills radosgw alone (fault tests); throws when the endpoint is not a ceph-mini we can control. */
+  stopGateway(): void;
+  startGateway(): void;
+  /** Stops the cluster if this process started it. */
+  stop(): void;
+  startedHere: boolean;
+  /** Wall time of `ceph-mini.sh start` when started here. */
+  startMs?: number;
+}
+
+const CEPH_PACKAGES = 'ceph-mon ceph-osd radosgw ceph-common s3cmd';
+
+/**
+ * S3 from S3_ENDPOINT/S3_ACCESS_KEY/S3_SECRET_KEY when set, else a ceph-mini started now
+ * (CEPH_MINI_DIR / CEPH_MINI_MON_PORT / CEPH_MINI_RGW_PORT pick its folder and ports).
+ */
+export function s3Backend(): S3Backend {
+  const script = join(repoRoot(), 'scripts/backends/ceph-mini.sh');
+  const run = (arg: string, env: NodeJS.ProcessEnv = process.env) =>
+    execFileSync('bash', [script, arg], { stdio: ['ignore', 'pipe', 'inherit'], encoding: 'utf8', env });
+  const control = (dir: string | undefined) => {
+    if (!dir) {
+      throw new Error('S3_ENDPOINT is set but CEPH_MINI_DIR is not: the fault tests can only stop and restart a ceph-mini radosgw');
+    }
+    return { ...process.env, CEPH_MINI_DIR: dir };
+  };
+
+  if (process.env.S3_ENDPOINT) {
+    const need = (k: string) => {
+      const v = process.env[k];
+      if (!v) throw new Error(`S3_ENDPOINT is set but ${k} is not`);
+      return v;
+    };
+    const dir = process.env.CEPH_MINI_DIR;
+    return {
+      endpoint: process.env.S3_ENDPOINT,
+      accessKey: need('S3_ACCESS_KEY'),
+      secretKey: need('S3_SECRET_KEY'),
+      region: process.env.S3_REGION ?? 'us-east-1',
+      stopGateway: () => void run('rgw-stop', control(dir)),
+      startGateway: () => void run('rgw-start', control(dir)),
+      stop: () => undefined,
+      startedHere: false,
+    };
+  }
+
+  const missing = ['ceph', 'ceph-mon', 'ceph-osd', 'radosgw', 'ceph-authtool', 'monmaptool', 'curl'].filter((c) => !onPath(c));
+  if (missing.length) {
+    throw new Error(
+      `Ceph is not installed (missing: ${missing.join(', ')}), so the S3 store cannot be tested. ` +
+        `Install it with: apt-get install -y --no-install-recommends ${CEPH_PACKAGES} ` +
+        `or point S3_ENDPOINT, S3_ACCESS_KEY and S3_SECRET_KEY at a running S3 server.`,
+    );
+  }
+  const env = { ...process.env, CEPH_MINI_SELFTEST: process.env.CEPH_MINI_SELFTEST ?? '0' };
+  const t0 = performance.now();
+  try {
+    run('start', env);
+  } catch (e) {
+    throw new Error(`ceph-mini failed to start (its log tails are above): ${(e as Error).message}`);
+  }
+  const startMs = performance.now() - t0;
+  const vars = parseEnv(run('env', env));
+  return {
+    endpoint: vars.S3_ENDPOINT!,
+    accessKey: vars.S3_ACCESS_KEY!,
+    secretKey: vars.S3_SECRET_KEY!,
+    region: vars.S3_REGION ?? 'us-east-1',
+    stopGateway: () => void run('rgw-stop', env),
+    startGateway: () => void run('rgw-start', env),
+    stop: () => void run('stop', env),
+    startedHere: true,
+    startMs,
+  };
+}
