@@ -30,7 +30,8 @@ done
 
 PORT=${IMAGO_CONFORMANCE_PORT:-9393}
 STATE=${IMAGO_CONFORMANCE_STATE:-/tmp/imago-conformance}
-FEATURES=${IMAGO_TEMPEST_FEATURES:-os_glance_reserved,manage_locations}
+FEATURES=${IMAGO_TEMPEST_FEATURES:-import_image,os_glance_reserved,manage_locations}
+REMOTE_PORT=$((PORT + 1))
 EXPECTED=$HERE/expected-failures.txt
 
 "$ROOT/scripts/keystone.sh" start
@@ -38,16 +39,23 @@ eval "$("$ROOT/scripts/keystone.sh" env)"
 
 MODES=${IMAGO_CONFORMANCE_POLICY:-both}
 [ "$MODES" != both ] || MODES="legacy srbac"
-IMAGO_PID=
+IMAGO_PIDS=()
+stop_imago() {
+  for p in "${IMAGO_PIDS[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
+  IMAGO_PIDS=()
+}
 cleanup() {
-  [ -z "$IMAGO_PID" ] || { kill "$IMAGO_PID" 2>/dev/null || true; wait "$IMAGO_PID" 2>/dev/null || true; }
-  if [ "$KEEP" = 0 ]; then "$ROOT/scripts/register-image-service.sh" --remove image >/dev/null 2>&1 || true; fi
+  stop_imago
+  if [ "$KEEP" = 0 ]; then
+    "$ROOT/scripts/register-image-service.sh" --remove image >/dev/null 2>&1 || true
+    "$ROOT/scripts/register-image-service.sh" --remove image_remote >/dev/null 2>&1 || true
+  fi
 }
 trap cleanup EXIT
 (cd "$ROOT" && npm run build --silent)
 
 start_imago() { # $1: legacy | srbac
-  [ -z "$IMAGO_PID" ] || { kill "$IMAGO_PID" 2>/dev/null || true; wait "$IMAGO_PID" 2>/dev/null || true; }
+  stop_imago
   rm -rf "$STATE"
   mkdir -p "$STATE"
   local secure=true
@@ -62,6 +70,8 @@ enabled_backends = cheap:file, fast:file, web:http
 show_image_direct_url = true
 show_multiple_locations = true
 enforce_secure_rbac = $secure
+enabled_import_methods = [glance-direct,web-download,copy-image,glance-download]
+worker_self_reference_url = http://127.0.0.1:$PORT
 
 [oslo_policy]
 enforce_new_defaults = $secure
@@ -94,16 +104,24 @@ filesystem_store_datadir = $STATE/data/cheap
 [import_filtering_opts]
 # Tempest's http image is Keystone's static file on 127.0.0.1:5000.
 allowed_hosts = [127.0.0.1]
-allowed_ports = [80,443,5000,$PORT]
+allowed_ports = [80,443,5000,$PORT,$REMOTE_PORT]
 CONF
-  node --enable-source-maps "$ROOT/dist/src/cli/main.js" serve --config-file "$STATE/glance-api.conf" >"$STATE/imago.log" 2>&1 &
-  IMAGO_PID=$!
-  for _ in $(seq 1 100); do
-    curl -sf "http://127.0.0.1:$PORT/versions" >/dev/null 2>&1 && return 0
-    kill -0 "$IMAGO_PID" 2>/dev/null || { cat "$STATE/imago.log"; die "imago did not start"; }
-    sleep 0.1
+  # A second API node on the same database and data (Tempest's image_remote): imports
+  # staged on one node are finished by the other.
+  local p
+  for p in "$PORT" "$REMOTE_PORT"; do
+    node --enable-source-maps "$ROOT/dist/src/cli/main.js" serve --config-file "$STATE/glance-api.conf" \
+      --bind-port "$p" --set "DEFAULT.worker_self_reference_url=http://127.0.0.1:$p" >"$STATE/imago-$p.log" 2>&1 &
+    IMAGO_PIDS+=($!)
   done
-  die "imago did not answer on :$PORT"
+  for p in "$PORT" "$REMOTE_PORT"; do
+    for _ in $(seq 1 100); do
+      curl -sf "http://127.0.0.1:$p/versions" >/dev/null 2>&1 && continue 2
+      sleep 0.1
+    done
+    cat "$STATE"/imago-*.log
+    die "imago did not answer on :$p"
+  done
 }
 
 # Judges one Tempest result file against the expected-failure lists.
@@ -125,8 +143,9 @@ for mode in $MODES; do
   echo "conformance: === Tempest with $mode policy defaults ==="
   start_imago "$mode"
   "$ROOT/scripts/register-image-service.sh" "http://127.0.0.1:$PORT" >/dev/null
+  "$ROOT/scripts/register-image-service.sh" "http://127.0.0.1:$REMOTE_PORT" image_remote >/dev/null
   set +e
-  "$HERE/tempest.sh" --features "$FEATURES" --label "imago-$mode" ${REGEX:+"$REGEX"}
+  "$HERE/tempest.sh" --features "$FEATURES" --remote-type image_remote --label "imago-$mode" ${REGEX:+"$REGEX"}
   set -e
   RESULTS=${TEMPEST_STATE:-/tmp/imago-tempest}/results-imago-$mode.txt
   [ -z "$REGEX" ] || RESULTS=$(ls -t "${TEMPEST_STATE:-/tmp/imago-tempest}"/results-imago-"$mode"*.txt | head -1)
