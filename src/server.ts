@@ -77,13 +77,14 @@ export async function createServer(config: Config, opts: { migrate?: boolean; lo
     formatPolicy,
     plugins: pluginsFromConfig(config),
     urlPolicy: new UrlPolicy(importFilteringFrom(config)),
+    locations,
   });
   if (opts.janitor !== false) importer.startJanitor();
   const services: Services = { config, images, members, schemas, stores, authz, importer, tasks };
   const app = buildApp({
     config,
     auth: authenticatorFromConfig(config, (ctx) => authz.isAdmin(ctx)),
-    features: { multistore: stores.multistore, cache: false, locationsApi: false },
+    features: { multistore: stores.multistore, cache: false, locationsApi: true },
     logger: opts.logger,
     routes: (v2) => {
       imageRoutes(v2, services);

@@ -38,6 +38,24 @@ export function importRoutes(app: FastifyInstance, s: Services): void {
     },
   });
 
+  route(app, '/images/:image_id/locations', {
+    POST: async (req, reply) => {
+      const { image_id } = req.params as IdParams;
+      await s.importer.addLocation(req.ctx, image_id, await readJson(req));
+      return reply.code(202).send();
+    },
+    GET: {
+      noBody: true,
+      handler: async (req, reply) => {
+        const { image_id } = req.params as IdParams;
+        const { image, access } = await s.images.load(req.ctx, image_id);
+        s.authz.enforce(req.ctx, image, 'fetch_image_location', access);
+        const locs = s.images.sortLocations(image.locations.filter((l) => l.status === 'active'));
+        return reply.type('application/json').send(locs.map((l) => ({ url: l.url, metadata: l.metadata })));
+      },
+    },
+  });
+
   route(app, '/images/:image_id/tasks', {
     GET: {
       noBody: true,

@@ -63,6 +63,10 @@ export interface Config {
     stagingDir: string;
     /** [DEFAULT] worker_self_reference_url, recorded as os_glance_stage_host. */
     selfReferenceUrl: string | undefined;
+    /** [DEFAULT] do_secure_hash: hash the data behind a location added with the 2.17 API. */
+    doSecureHash: boolean;
+    /** [DEFAULT] http_retries: attempts to read a location for hashing. */
+    httpRetries: number;
   };
   readonly auth: { flavor: 'none' | 'keystone'; pasteFlavor: string | undefined };
   /** Reader over [glance_store] (legacy single-store options and multistore defaults). */
@@ -189,6 +193,8 @@ export function loadConfig(inputs: ConfigInputs = {}): Config {
       stagingStore: d.str('imago_staging_store') || undefined,
       stagingDir: stagingDir(sections, dataDir),
       selfReferenceUrl: d.str('worker_self_reference_url') || undefined,
+      doSecureHash: d.bool('do_secure_hash', true),
+      httpRetries: d.int('http_retries', 3, 0),
     },
     glanceStore,
     section: (name, fallback) => new OptionReader(sections, name, fallback),

@@ -11,9 +11,10 @@
 import type { Readable } from 'node:stream';
 import type { Config } from '../config/config.js';
 import type { RequestContext } from '../auth/context.js';
-import { badRequest, conflict, HttpError, notFound } from '../http/errors.js';
+import { badRequest, conflict, forbidden, HttpError, notFound } from '../http/errors.js';
 import { ingest, type IngestResult } from '../data/ingest.js';
-import { FormatCheck } from '../data/formatCheck.js';
+import { MultiHasher } from '../data/hashing.js';
+import { FormatCheck, FormatRejectedError } from '../data/formatCheck.js';
 import type { ImageFormatPolicy } from '../formats/index.js';
 import { safeFetch, type SafeResponse } from '../net/safeFetch.js';
 import { UrlPolicyError, type UrlPolicy } from '../net/urlPolicy.js';
@@ -22,6 +23,7 @@ import { StoreError, type Store } from '../stores/store.js';
 import type { ImageAuthorizer } from '../images/authz.js';
 import type { Image, ImageLocation } from '../images/model.js';
 import type { ImageRepository } from '../images/repository.js';
+import type { LocationRules } from '../images/locations.js';
 import { uploadError, type ImageService } from '../images/service.js';
 import type { Task, TaskRepository } from '../tasks/tasks.js';
 import type { ImportPlugin, Staged } from './plugins.js';
@@ -47,6 +49,7 @@ export interface ImporterDeps {
   plugins: ImportPlugin[];
   /** [import_filtering_opts] for web-download and glance-download. */
   urlPolicy: UrlPolicy;
+  locations: LocationRules;
 }
 
 interface ImportRequest {
@@ -91,7 +94,7 @@ export class Importer {
         hashAlgorithm: this.d.config.api.hashingAlgorithm,
         sizeCap: this.d.config.api.imageSizeCap,
         declaredSize: opts.declaredSize,
-        observers: [new FormatCheck(image.disk_format, image.container_format, this.d.formatPolicy)],
+        observers: [this.stagingCheck(image)],
         signal: opts.signal,
       });
     } catch (e) {
@@ -114,6 +117,16 @@ export class Importer {
       await this.d.staging.remove(staged.url);
       throw conflict(`Image ${id} changed while its data was being staged`);
     }
+  }
+
+  /**
+   * Inspection of data entering staging. Safety always; the disk_format match too, unless a
+   * decompression plugin will turn the staged data into something else first (its output is
+   * inspected again, and everything is inspected once more on its way into a store).
+   */
+  private stagingCheck(image: Image): FormatCheck {
+    const transforms = this.d.plugins.some((p) => p.name === 'image_decompression');
+    return new FormatCheck(transforms ? null : image.disk_format, image.container_format, this.d.formatPolicy);
   }
 
   // ---- POST /v2/images/{id}/import -----------------------------------------------------------
@@ -161,8 +174,8 @@ export class Importer {
       const uri = body.method.uri;
       if (typeof uri !== 'string' || uri === '') throw badRequest('URI for web-download does not pass filtering: missing uri');
       try {
-        // Only what can be judged without DNS here; the fetch checks resolved addresses and every redirect.
-        this.d.urlPolicy.checkSyntax(uri);
+        // What can be judged without DNS here; the fetch checks resolved addresses and every redirect.
+        await this.d.urlPolicy.checkWithoutDns(uri);
       } catch (e) {
         if (e instanceof UrlPolicyError) throw badRequest(`URI for web-download does not pass filtering: ${e.message}`);
         throw e;
@@ -296,17 +309,19 @@ export class Importer {
           const { stream, size } = await open();
           const counting = countBytes(stream as AsyncIterable<Buffer>, (n) => (copied += n));
           const writer = await store.createWriter(job.imageId, { sizeHint: size, signal: abort.signal });
+          // Copies are inspected too: data that came in as a location was never inspected.
+          const format = new FormatCheck(image.disk_format, image.container_format, this.d.formatPolicy);
           const result = await ingest(counting, writer, {
             hashAlgorithm: this.d.config.api.hashingAlgorithm,
             sizeCap: this.d.config.api.imageSizeCap,
-            observers: copy ? [] : [new FormatCheck(image.disk_format, image.container_format, this.d.formatPolicy)],
+            observers: [format],
             signal: abort.signal,
           });
           written.push({ store, url: result.url });
           if (copy && image.checksum && result.checksum !== image.checksum) {
             throw new Error(`the copy in ${storeId} does not match the image checksum`);
           }
-          return { storeId, index, result };
+          return { storeId, index, result, virtualSize: format.virtualSize };
         }),
       );
 
@@ -321,14 +336,22 @@ export class Importer {
       if (done.length === 0) throw new Error('None of the uploads finished!');
 
       // 4. Record the new locations (in the order the stores were asked for) and activate.
-      const first = done.sort((a, b) => a.index - b.index)[0]!.result;
+      const firstDone = done.sort((a, b) => a.index - b.index)[0]!;
+      const first = firstDone.result;
       const locations = [
         ...this.d.images.sortLocations((await this.mustGet(job.imageId)).locations),
         ...done.map(({ result }) => ({ url: result.url, metadata: result.metadata, status: 'active' })),
       ];
       const base: Parameters<ImageRepository['save']>[1]['base'] = copy
         ? {}
-        : { status: 'active', size: first.size, checksum: first.checksum, os_hash_algo: first.hashAlgorithm, os_hash_value: first.hashValue };
+        : {
+            status: 'active',
+            size: first.size,
+            virtual_size: firstDone.virtualSize,
+            checksum: first.checksum,
+            os_hash_algo: first.hashAlgorithm,
+            os_hash_value: first.hashValue,
+          };
       const saved = await this.d.repo.save(
         job.imageId,
         { base, locations, setProperties: { [IMPORTING]: '', [FAILED]: failedStores.join(',') }, removeProperties: [STAGED_URL, STAGE_HOST] },
@@ -403,7 +426,7 @@ export class Importer {
       hashAlgorithm: this.d.config.api.hashingAlgorithm,
       sizeCap: this.d.config.api.imageSizeCap,
       declaredSize: Number.isFinite(declared) && declared >= 0 ? declared : undefined,
-      observers: [new FormatCheck(image.disk_format, image.container_format, this.d.formatPolicy)],
+      observers: [this.stagingCheck(image)],
       signal,
     });
     await this.d.repo.setProperties(job.imageId, { [STAGED_URL]: staged.url });
@@ -454,10 +477,12 @@ export class Importer {
         staging: this.d.staging,
         formatPolicy: this.d.formatPolicy,
         signal,
-        restage: async (src) => {
+        restage: async (src, format) => {
+          // What a plugin produced is inspected before anything else reads it (qemu-img included).
           const r = await this.d.staging.stage(`${job.imageId}.${++generation}`, src, {
             hashAlgorithm: this.d.config.api.hashingAlgorithm,
             sizeCap: this.d.config.api.imageSizeCap,
+            observers: [new FormatCheck(format ?? diskFormat, image.container_format, this.d.formatPolicy)],
             signal,
           });
           return { url: r.url, size: r.size };
@@ -476,6 +501,121 @@ export class Importer {
       }
     }
     return staged;
+  }
+
+  // ---- POST /v2/images/{id}/locations (API 2.17) -----------------------------------------------
+
+  /**
+   * Glance 2024.2's location API for Nova/Cinder and owners: a location for a
+   * queued image, hashed in the background (do_secure_hash) and checked
+   * against validation_data before the image goes active.
+   */
+  async addLocation(ctx: RequestContext, id: string, raw: unknown): Promise<string> {
+    if (raw === undefined) throw badRequest('Body expected in request.');
+    if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) throw badRequest('Request body must be a JSON object');
+    const body = raw as { url?: unknown; validation_data?: unknown };
+    if (typeof body.url !== 'string' || body.url === '') throw badRequest("'url' is required");
+    let validation: { os_hash_algo: string; os_hash_value: string } | undefined;
+    if (body.validation_data !== undefined) {
+      const v = body.validation_data as Record<string, unknown> | null;
+      if (!v || typeof v !== 'object' || typeof v.os_hash_algo !== 'string' || typeof v.os_hash_value !== 'string') {
+        throw badRequest('validation_data needs both os_hash_algo and os_hash_value');
+      }
+      if (!['sha1', 'sha256', 'sha512', 'md5'].includes(v.os_hash_algo)) throw badRequest(`Unsupported os_hash_algo: ${v.os_hash_algo}`);
+      if (!/^[0-9a-fA-F]+$/.test(v.os_hash_value)) throw badRequest('os_hash_value is not a hexadecimal value');
+      validation = { os_hash_algo: v.os_hash_algo, os_hash_value: v.os_hash_value.toLowerCase() };
+    }
+    const { image, access } = await this.d.images.load(ctx, id);
+    this.d.authz.enforce(ctx, image, 'add_image_location', access);
+    const scheme = body.url.slice(0, Math.max(0, body.url.indexOf(':'))).toLowerCase();
+    const service = ctx.roles.includes('service') || ctx.serviceRoles.includes('service');
+    if (!service && scheme !== 'http' && scheme !== 'https') throw forbidden('Only services may add locations outside the http store');
+    if (image.status !== 'queued') throw conflict(`It's not allowed to add locations if image status is ${image.status}.`);
+    if (image.properties[LOCK] !== undefined) await this.bustIfStale(image, image.properties[LOCK]!);
+    await this.d.locations.check({ url: body.url, metadata: {} });
+    const task = await this.d.tasks.create({
+      type: 'location_import',
+      owner: ctx.projectId,
+      imageId: id,
+      requestId: ctx.requestId,
+      userId: ctx.userId,
+      input: { image_id: id, loc_url: body.url, validation_data: validation ?? {} },
+    });
+    if (!(await this.d.repo.setPropertyAtomic(id, LOCK, task.id))) {
+      await this.d.tasks.transition(task.id, 'failure', { message: 'Another operation holds the image' });
+      throw conflict(`New operation on image '${id}' is not permitted as prior operation is still in progress`);
+    }
+    void this.runLocationImport(task.id, id, body.url, validation);
+    return task.id;
+  }
+
+  private async runLocationImport(taskId: string, imageId: string, url: string, validation: { os_hash_algo: string; os_hash_value: string } | undefined): Promise<void> {
+    const abort = new AbortController();
+    this.running.set(taskId, abort);
+    const beat = setInterval(() => void this.d.tasks.touch(taskId).then((ok) => ok || abort.abort()), HEARTBEAT_MS);
+    const algo = validation?.os_hash_algo ?? this.d.config.api.hashingAlgorithm;
+    let added = false;
+    try {
+      if (!(await this.d.tasks.transition(taskId, 'processing'))) throw new Error('The task was preempted');
+      const loc = this.d.locations.withStore({ url, metadata: {} });
+      const size = await this.d.locations.check({ url, metadata: {} });
+      const secure = this.d.config.imports.doSecureHash;
+      // With validation data the image stays `importing` until the bytes are proven; without, it is usable at once.
+      const status = secure && validation ? 'importing' : 'active';
+      if (!(await this.d.repo.save(imageId, { base: { status, size, ...(secure ? {} : validation ?? {}) }, locations: [loc] }, ['queued']))) {
+        throw new Error('The image is no longer queued');
+      }
+      added = true;
+      if (secure) {
+        const image = await this.mustGet(imageId);
+        const sums = await this.hashLocation(loc, algo, abort.signal, () => new FormatCheck(image.disk_format, image.container_format, this.d.formatPolicy));
+        if (validation && sums.value !== validation.os_hash_value) {
+          throw new Error(`os_hash_value: (${validation.os_hash_value}) not matched with actual os_hash_value: (${sums.value})`);
+        }
+        await this.d.repo.save(imageId, { base: { status: 'active', checksum: sums.md5, os_hash_algo: algo, os_hash_value: sums.value } }, [status]);
+      }
+      await this.d.tasks.transition(taskId, 'success', { result: { image_id: imageId } });
+    } catch (e) {
+      if (added) {
+        await this.d.repo.save(imageId, { base: { status: 'queued', size: null, checksum: null, os_hash_algo: null, os_hash_value: null }, locations: [] }, ['importing', 'active']);
+      }
+      await this.d.tasks.transition(taskId, 'failure', { message: errorMessage(e) });
+    } finally {
+      clearInterval(beat);
+      this.running.delete(taskId);
+      await this.d.repo.deletePropertyAtomic(imageId, LOCK, taskId).catch(() => undefined);
+    }
+  }
+
+  /** md5 and the chosen multihash of a location's bytes, retried as Glance's http_retries. */
+  private async hashLocation(
+    loc: { url: string; metadata: Record<string, unknown> },
+    algo: string,
+    signal: AbortSignal,
+    newCheck: () => FormatCheck,
+  ): Promise<{ md5: string; value: string }> {
+    let last: unknown;
+    for (let attempt = 0; attempt <= this.d.config.imports.httpRetries; attempt++) {
+      const hasher = new MultiHasher(algo === 'md5' ? ['md5'] : ['md5', algo]);
+      const inspect = newCheck();
+      try {
+        const { stream } = await this.d.stores.forLocation(loc.url, loc.metadata).open(loc.url, { signal });
+        for await (const c of stream as AsyncIterable<Buffer>) {
+          inspect.feed(c);
+          await hasher.update(c);
+        }
+        // The bytes behind a location are inspected like an upload before the image goes active.
+        inspect.finish();
+        const d = await hasher.digest();
+        return { md5: d.md5!, value: d[algo]! };
+      } catch (e) {
+        hasher.dispose();
+        if (e instanceof FormatRejectedError) throw e;
+        last = e;
+        if (signal.aborted) break;
+      }
+    }
+    throw new Error(`Hash calculation failed for image data: ${errorMessage(last)}`);
   }
 
   // ---- POST /v2/tasks (the legacy `import` task) ----------------------------------------------
@@ -500,7 +640,7 @@ export class Importer {
     if (typeof format !== 'string' || !format) throw badRequest('Input does not contain import_from_format');
     if (typeof props !== 'object' || Array.isArray(props)) throw badRequest('image_properties must be an object');
     try {
-      this.d.urlPolicy.checkSyntax(from);
+      await this.d.urlPolicy.checkWithoutDns(from);
     } catch (e) {
       if (e instanceof UrlPolicyError) throw badRequest(`URI for import does not pass filtering: ${e.message}`);
       throw e;
@@ -548,6 +688,9 @@ export class Importer {
         await this.d.staging.remove(image.properties[STAGED_URL]).catch(() => undefined);
         await this.d.repo.setProperties(image.id, { [STAGED_URL]: undefined, [STAGE_HOST]: undefined });
       }
+      // The dead worker's half-written bytes: staged data and store writes of this image.
+      await this.d.staging.abandon(image.id).catch(() => undefined);
+      for (const id of input.backend ?? []) await this.d.stores.get(id)?.abandon?.(image.id).catch(() => undefined);
       await this.d.repo.setProperties(image.id, { [IMPORTING]: '', [FAILED]: (input.backend ?? []).join(',') });
       await this.d.repo.deletePropertyAtomic(image.id, LOCK, task.id);
     }

@@ -31,8 +31,11 @@ export interface PluginContext {
   staging: StagingArea;
   formatPolicy: ImageFormatPolicy;
   signal: AbortSignal;
-  /** Stages a stream under a new name; the plugin framework deletes the previous staged data. */
-  restage(source: AsyncIterable<Buffer>): Promise<Staged>;
+  /**
+   * Stages a stream under a new name, inspected as `diskFormat` (default: the current one);
+   * the plugin framework deletes the previous staged data.
+   */
+  restage(source: AsyncIterable<Buffer>, diskFormat?: string): Promise<Staged>;
   setDiskFormat(format: string): void;
   setProperties(props: Record<string, string>): void;
 }
@@ -128,7 +131,7 @@ function conversion(output: string): ImportPlugin {
         }
         const out = join(work, `converted.${output}`);
         await run('qemu-img', ['convert', '-q', '-f', from, '-O', output, input, out], pc.signal);
-        const next = await pc.restage(createReadStream(out) as AsyncIterable<Buffer>);
+        const next = await pc.restage(createReadStream(out) as AsyncIterable<Buffer>, output);
         pc.setDiskFormat(output);
         return next;
       } finally {

@@ -60,6 +60,11 @@ export class StagingArea {
     }
   }
 
+  /** Drops half-staged data of an image whose import died. */
+  async abandon(imageId: string): Promise<void> {
+    await this.store.abandon?.(key(imageId));
+  }
+
   /** A local path for tools that need a file (qemu-img), when staging is a local folder. */
   localPath(url: string): string | undefined {
     if (!(this.store instanceof FileStore) || !url.startsWith('file://')) return undefined;

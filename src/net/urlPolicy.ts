@@ -258,6 +258,18 @@ export class UrlPolicy {
   }
 
   /**
+   * What can be judged when a request arrives, without DNS: checkSyntax(), plus the address
+   * checks when the host is an IP literal. Names are resolved, and judged, by the fetch itself
+   * (web-download of an unresolvable name is accepted and fails in its task, as Tempest expects).
+   */
+  async checkWithoutDns(input: string): Promise<URL> {
+    const url = this.checkSyntax(input);
+    const host = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname;
+    if (parseIp(host)) await this.check(input);
+    return url;
+  }
+
+  /**
    * Every check, with DNS: the URL passes when checkSyntax does, the host is
    * allowed, and every address it resolves to is an allowed destination.
    * Returns the addresses to connect to.

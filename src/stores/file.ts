@@ -104,6 +104,14 @@ export class FileStore implements Store {
     }
   }
 
+  async abandon(prefix: string): Promise<void> {
+    for (const d of this.opts.dirs) {
+      for (const name of await readdir(d.path).catch(() => [] as string[])) {
+        if (name.startsWith(TEMP_PREFIX + prefix)) await rm(join(d.path, name), { force: true });
+      }
+    }
+  }
+
   detail(): Record<string, unknown> {
     return {
       data_dir: this.opts.dirs.map((d) => d.path).join(','),

@@ -79,6 +79,11 @@ export interface Store {
   ownsLocation?(url: string): boolean;
   /** Removes what writers that died (crashed process, lost node) left half-written. */
   sweep?(): Promise<void>;
+  /**
+   * Removes half-written data of objects whose name starts with `prefix`, now: the caller
+   * knows their writer is dead (its import lock lapsed), so it need not wait for sweep().
+   */
+  abandon?(prefix: string): Promise<void>;
   close?(): Promise<void>;
 }
 

@@ -24,10 +24,12 @@ export interface StartOptions {
   conf?: string;
   set?: string[];
   env?: Record<string, string>;
+  /** Reuse a data folder (e.g. after a crash); otherwise a fresh one is made. */
+  dataDir?: string;
 }
 
 export async function startImago(opts: StartOptions = {}): Promise<Imago> {
-  const dataDir = mkdtempSync(join(tmpdir(), 'imago-test-'));
+  const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), 'imago-test-'));
   const args = [CLI, 'serve', '--bind-port', '0', '--data-dir', dataDir];
   if (opts.conf) {
     const file = join(dataDir, 'glance-api.conf');

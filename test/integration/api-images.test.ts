@@ -16,8 +16,8 @@ describe('versions and wire conventions', () => {
     const root = await api.get('/');
     assert.equal(root.status, 300);
     const ids = root.json.versions.map((v: { id: string }) => v.id);
-    assert.ok(ids.includes('v2.0') && ids.includes('v2.15'));
-    assert.equal(root.json.versions.find((v: { status: string }) => v.status === 'CURRENT').id, 'v2.15');
+    assert.ok(ids.includes('v2.0') && ids.includes('v2.15') && ids.includes('v2.17'));
+    assert.equal(root.json.versions.find((v: { status: string }) => v.status === 'CURRENT').id, 'v2.17');
     assert.match(root.json.versions[0].links[0].href, /^http:\/\/127\.0\.0\.1:\d+\/v2\/$/);
     const v = await api.get('/versions');
     assert.equal(v.status, 200);
