@@ -58,7 +58,7 @@ async function hashLimit(path: string): Promise<number> {
 }
 
 async function startServer(dataDir: string): Promise<{ url: string; pid: number; stop: () => Promise<void> }> {
-  const proc = spawn(process.execPath, [CLI, 'serve', '--bind-port', '0', '--data-dir', dataDir], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const proc = spawn(process.execPath, ['--max-semi-space-size=1', CLI, 'serve', '--bind-port', '0', '--data-dir', dataDir], { stdio: ['ignore', 'pipe', 'inherit'] });
   const url = await new Promise<string>((res, rej) => {
     let out = '';
     proc.stdout!.on('data', (d) => {

@@ -110,7 +110,7 @@ CONF
   # staged on one node are finished by the other.
   local p
   for p in "$PORT" "$REMOTE_PORT"; do
-    node --enable-source-maps "$ROOT/dist/src/cli/main.js" serve --config-file "$STATE/glance-api.conf" \
+    node --max-semi-space-size=1 --enable-source-maps "$ROOT/dist/src/cli/main.js" serve --config-file "$STATE/glance-api.conf" \
       --bind-port "$p" --set "DEFAULT.worker_self_reference_url=http://127.0.0.1:$p" >"$STATE/imago-$p.log" 2>&1 &
     IMAGO_PIDS+=($!)
   done

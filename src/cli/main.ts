@@ -1,4 +1,4 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --max-semi-space-size=1
 // imago command line: `imago serve` (the API, N workers) and `imago db sync`.
 
 import cluster from 'node:cluster';

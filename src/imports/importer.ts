@@ -13,7 +13,7 @@ import type { Config } from '../config/config.js';
 import type { RequestContext } from '../auth/context.js';
 import { badRequest, conflict, forbidden, HttpError, notFound } from '../http/errors.js';
 import { ingest, type IngestResult } from '../data/ingest.js';
-import { MultiHasher } from '../data/hashing.js';
+import { hashStream } from '../data/hashing.js';
 import { FormatCheck, FormatRejectedError } from '../data/formatCheck.js';
 import type { ImageFormatPolicy } from '../formats/index.js';
 import { safeFetch, type SafeResponse } from '../net/safeFetch.js';
@@ -596,20 +596,14 @@ export class Importer {
   ): Promise<{ md5: string; value: string }> {
     let last: unknown;
     for (let attempt = 0; attempt <= this.d.config.imports.httpRetries; attempt++) {
-      const hasher = new MultiHasher(algo === 'md5' ? ['md5'] : ['md5', algo]);
       const inspect = newCheck();
       try {
         const { stream } = await this.d.stores.forLocation(loc.url, loc.metadata).open(loc.url, { signal });
-        for await (const c of stream as AsyncIterable<Buffer>) {
-          inspect.feed(c);
-          await hasher.update(c);
-        }
+        const { digests } = await hashStream(stream as AsyncIterable<Buffer>, algo === 'md5' ? ['md5'] : ['md5', algo], (c) => inspect.feed(c));
         // The bytes behind a location are inspected like an upload before the image goes active.
         inspect.finish();
-        const d = await hasher.digest();
-        return { md5: d.md5!, value: d[algo]! };
+        return { md5: digests.md5!, value: digests[algo]! };
       } catch (e) {
-        hasher.dispose();
         if (e instanceof FormatRejectedError) throw e;
         last = e;
         if (signal.aborted) break;

@@ -14,7 +14,11 @@
 import type { LookupAddress, LookupOptions } from 'node:dns';
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Readable } from 'node:stream';
-import { Agent, ProxyAgent, request, type Dispatcher } from 'undici';
+import type { Dispatcher } from 'undici';
+
+/** undici costs ~8 MiB when loaded: most deployments fetch nothing, so it loads on first use. */
+let undici: Promise<typeof import('undici')> | undefined;
+const loadUndici = () => (undici ??= import('undici'));
 import { redactUrl, UrlPolicyError, type CheckedUrl, type ResolvedAddress, type UrlPolicy } from './urlPolicy.js';
 
 export interface FetchTimeouts {
@@ -148,7 +152,8 @@ async function send(
   url.username = '';
   url.password = '';
   const sent: Record<string, string> = { 'user-agent': 'imago', ...headers };
-  const dispatcher = dispatcherFor(target, opts);
+  const { request } = await loadUndici();
+  const dispatcher = await dispatcherFor(target, opts);
   const release = () => {
     dispatcher.destroy().catch(() => undefined);
   };
@@ -180,7 +185,8 @@ async function send(
 }
 
 /** A single-use dispatcher whose sockets can only reach the checked addresses. */
-function dispatcherFor(target: CheckedUrl, opts: SafeFetchOptions): Dispatcher {
+async function dispatcherFor(target: CheckedUrl, opts: SafeFetchOptions): Promise<Dispatcher> {
+  const { Agent, ProxyAgent } = await loadUndici();
   const t = opts.timeouts ?? {};
   const tls = {
     ...(opts.tls?.ca !== undefined ? { ca: opts.tls.ca } : {}),

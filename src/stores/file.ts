@@ -255,7 +255,7 @@ class FileWriter implements StoreWriter {
   async write(chunk: Buffer): Promise<void> {
     this.usable();
     try {
-      if (this.batchLength + chunk.length <= WRITE_BATCH) {
+      if (chunk.length < WRITE_BATCH && this.batchLength + chunk.length <= WRITE_BATCH) {
         chunk.copy(this.batch, this.batchLength);
         this.batchLength += chunk.length;
         if (this.batchLength === WRITE_BATCH) await this.send();

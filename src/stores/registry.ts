@@ -9,7 +9,6 @@ import { ConfigError, type OptionReader } from '../config/options.js';
 import { importFilteringFrom, UrlPolicy } from '../net/urlPolicy.js';
 import { FileStore, fileStoreOptionsFrom } from './file.js';
 import { HttpStore, httpStoreOptionsFrom } from './http.js';
-import { s3StoreFrom } from './s3.js';
 import { StoreError, type Store } from './store.js';
 
 export interface DriverContext {
@@ -36,7 +35,8 @@ const DRIVERS: Record<string, DriverFactory> = {
     const policy = new UrlPolicy(importFilteringFrom(ctx.config));
     return new HttpStore({ ...httpStoreOptionsFrom(id, opts, policy), log: ctx.log });
   },
-  s3: (id, opts, ctx) => s3StoreFrom(id, opts, ctx.multistore),
+  // Loaded only when configured: the AWS SDK alone is ~12 MiB of memory.
+  s3: async (id, opts, ctx) => (await import('./s3.js')).s3StoreFrom(id, opts, ctx.multistore),
 };
 
 /** Legacy `stores` entries may be driver names or Python class paths (glance.store.filesystem.Store). */

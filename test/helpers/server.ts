@@ -37,7 +37,7 @@ export async function startImago(opts: StartOptions = {}): Promise<Imago> {
     args.push('--config-file', file);
   }
   for (const s of opts.set ?? []) args.push('--set', s);
-  const proc = spawn(process.execPath, args, { env: { ...process.env, ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const proc = spawn(process.execPath, ['--max-semi-space-size=1', ...args], { env: { ...process.env, ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   proc.stdout!.on('data', (d) => (out += d));
   proc.stderr!.on('data', (d) => (out += d));

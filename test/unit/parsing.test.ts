@@ -6,7 +6,7 @@ import { parseRange } from '../../src/data/range.js';
 import { parseChanges, patchDraft } from '../../src/images/patch.js';
 import { HttpError } from '../../src/http/errors.js';
 import { rewrite } from '../../src/http/app.js';
-import { MultiHasher, closeHashPool } from '../../src/data/hashing.js';
+import { batches, BatchPool, closeHashPool, hashStream, MultiHasher } from '../../src/data/hashing.js';
 import { versionList } from '../../src/api/versions.js';
 
 const status = (fn: () => unknown) => {
@@ -98,14 +98,23 @@ test('version negotiation rewrites', () => {
   assert.ok(ids.includes('v2.8') && !ids.includes('v2.16'));
 });
 
-test('MultiHasher gives the same digests inline and through the workers', async () => {
+test('hashing gives the same digests inline and through the workers, whatever the chunking', async () => {
   for (const size of [0, 1000, 5 << 20, (9 << 20) + 7]) {
     const data = randomBytes(size);
-    const h = new MultiHasher(['md5', 'sha512']);
-    for (let off = 0; off < data.length; off += 65536) await h.update(data.subarray(off, off + 65536));
-    const d = await h.digest();
-    assert.equal(d.md5, createHash('md5').update(data).digest('hex'), `md5 of ${size}`);
-    assert.equal(d.sha512, createHash('sha512').update(data).digest('hex'), `sha512 of ${size}`);
+    const chunks = async function* () {
+      for (let off = 0; off < data.length; off += 65536 + (off % 7)) yield data.subarray(off, off + 65536 + (off % 7));
+    };
+    const { size: n, digests } = await hashStream(chunks(), ['md5', 'sha512']);
+    assert.equal(n, size);
+    assert.equal(digests.md5, createHash('md5').update(data).digest('hex'), `md5 of ${size}`);
+    assert.equal(digests.sha512, createHash('sha512').update(data).digest('hex'), `sha512 of ${size}`);
+    const inline = new MultiHasher(['md5'], { expectedSize: size });
+    const pool = new BatchPool();
+    for await (const b of batches(chunks(), pool)) {
+      await inline.submit(b.buf);
+      b.release();
+    }
+    assert.equal((await inline.digest()).md5, createHash('md5').update(data).digest('hex'));
   }
   await closeHashPool();
 });
