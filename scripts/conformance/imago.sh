@@ -6,7 +6,7 @@
 #
 # Starts Keystone (scripts/keystone.sh) if needed, builds and starts imago with
 # [paste_deploy] flavor = keystone on 127.0.0.1:$IMAGO_CONFORMANCE_PORT (9393),
-# registers it as the `image` service, runs Tempest with the features imago
+# loads Glance's metadata definitions (/etc/glance/metadefs) into it, registers it as the `image` service, runs Tempest with the features imago
 # supports, then cli-check.sh. Tempest runs twice (IMAGO_CONFORMANCE_POLICY=
 # legacy|srbac|both, default both): with Glance's legacy policy defaults, as the
 # Zed baseline ran, and with secure RBAC (new defaults, scope), today's default.
