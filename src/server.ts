@@ -20,6 +20,9 @@ import { memberRoutes } from './api/members.js';
 import { schemaRoutes } from './api/schemas.js';
 import { discoveryRoutes } from './api/discovery.js';
 import { importRoutes } from './api/imports.js';
+import { metadefRoutes } from './api/metadefs.js';
+import { MetadefRepository } from './metadefs/repository.js';
+import { MetadefService } from './metadefs/service.js';
 import { Importer } from './imports/importer.js';
 import { StagingArea } from './imports/staging.js';
 import { pluginsFromConfig } from './imports/plugins.js';
@@ -80,7 +83,8 @@ export async function createServer(config: Config, opts: { migrate?: boolean; lo
     locations,
   });
   if (opts.janitor !== false) importer.startJanitor();
-  const services: Services = { config, images, members, schemas, stores, authz, importer, tasks };
+  const metadefs = new MetadefService(new MetadefRepository(db), authz, config.api);
+  const services: Services = { config, images, members, schemas, stores, authz, importer, tasks, metadefs };
   const app = buildApp({
     config,
     auth: authenticatorFromConfig(config, (ctx) => authz.isAdmin(ctx)),
@@ -93,6 +97,7 @@ export async function createServer(config: Config, opts: { migrate?: boolean; lo
       schemaRoutes(v2, services);
       discoveryRoutes(v2, services);
       importRoutes(v2, services);
+      metadefRoutes(v2, services);
     },
   });
   return {

@@ -6,7 +6,7 @@
 #
 # Starts Keystone (scripts/keystone.sh) if needed, builds and starts imago with
 # [paste_deploy] flavor = keystone on 127.0.0.1:$IMAGO_CONFORMANCE_PORT (9393),
-# registers it as the `image` service, runs Tempest with the features imago
+# loads Glance's metadata definitions (/etc/glance/metadefs) into it, registers it as the `image` service, runs Tempest with the features imago
 # supports, then cli-check.sh. Tempest runs twice (IMAGO_CONFORMANCE_POLICY=
 # legacy|srbac|both, default both): with Glance's legacy policy defaults, as the
 # Zed baseline ran, and with secure RBAC (new defaults, scope), today's default.
@@ -106,6 +106,12 @@ filesystem_store_datadir = $STATE/data/cheap
 allowed_hosts = [127.0.0.1]
 allowed_ports = [80,443,5000,$PORT,$REMOTE_PORT]
 CONF
+  # Metadata definitions, as a Glance deployment has them (glance-manage db_load_metadefs):
+  # Tempest's metadefs tests use the seeded resource types.
+  node "$ROOT/dist/src/cli/main.js" db load-metadefs --config-file "$STATE/glance-api.conf" >"$STATE/load-metadefs.log" 2>&1 || {
+    cat "$STATE/load-metadefs.log"
+    die "imago db load-metadefs failed"
+  }
   # A second API node on the same database and data (Tempest's image_remote): imports
   # staged on one node are finished by the other.
   local p

@@ -6,6 +6,7 @@ import type { StoreRegistry } from '../stores/registry.js';
 import type { ImageAuthorizer } from '../images/authz.js';
 import type { Importer } from '../imports/importer.js';
 import type { TaskRepository } from '../tasks/tasks.js';
+import type { MetadefService } from '../metadefs/service.js';
 
 /** What the route modules need; built once in src/server.ts. */
 export interface Services {
@@ -17,4 +18,5 @@ export interface Services {
   authz: ImageAuthorizer;
   importer: Importer;
   tasks: TaskRepository;
+  metadefs: MetadefService;
 }

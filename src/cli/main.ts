@@ -1,17 +1,26 @@
 #!/usr/bin/env -S node --max-semi-space-size=1
-// imago command line: `imago serve` (the API, N workers) and `imago db sync`.
+// imago command line: `imago serve` (the API, N workers), `imago db sync` and
+// `imago db load-metadefs`.
 
 import cluster from 'node:cluster';
 import { parseArgs } from 'node:util';
 import { loadConfig, ConfigError, type Config } from '../config/config.js';
 import { migrate, openDatabase } from '../db/connect.js';
 import { createServer } from '../server.js';
+import { DEFAULT_METADEFS_PATH, describeReport, loadMetadefs, LoadError } from '../metadefs/loader.js';
+import { MetadefRepository } from '../metadefs/repository.js';
 
 const USAGE = `usage: imago <command> [options]
 
 commands:
   serve          run the Images API
   db sync        create or upgrade the database schema
+  db load-metadefs [--path DIR|FILE] [--merge [--prefer-new|--overwrite]]
+                 load metadata definitions from JSON files (default
+                 ${DEFAULT_METADEFS_PATH}, where Glance's are installed);
+                 namespaces already present are skipped, unless --merge adds
+                 what they lack (--prefer-new: and updates what both have;
+                 --overwrite: replaces them)
 
 options:
   --config-file FILE   glance-api.conf style file (repeatable; later files win)
@@ -25,7 +34,14 @@ options:
 environment: IMAGO_CONFIG_FILE, IMAGO_BIND_HOST, IMAGO_BIND_PORT, IMAGO_WORKERS,
              IMAGO_DATA_DIR, IMAGO_DATABASE_CONNECTION, IMAGO_PUBLIC_ENDPOINT`;
 
-function configFrom(argv: string[]): { config: Config; rest: string[] } {
+interface LoadFlags {
+  path?: string;
+  merge?: boolean;
+  'prefer-new'?: boolean;
+  overwrite?: boolean;
+}
+
+function configFrom(argv: string[]): { config: Config; rest: string[]; flags: LoadFlags } {
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,
@@ -37,6 +53,11 @@ function configFrom(argv: string[]): { config: Config; rest: string[] } {
       workers: { type: 'string' },
       'data-dir': { type: 'string' },
       set: { type: 'string', multiple: true },
+      // db load-metadefs
+      path: { type: 'string' },
+      merge: { type: 'boolean' },
+      'prefer-new': { type: 'boolean' },
+      overwrite: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -55,7 +76,7 @@ function configFrom(argv: string[]): { config: Config; rest: string[] } {
     set,
     env: process.env,
   });
-  return { config, rest: positionals };
+  return { config, rest: positionals, flags: values };
 }
 
 async function serve(config: Config): Promise<void> {
@@ -95,6 +116,27 @@ async function serve(config: Config): Promise<void> {
   process.once('SIGINT', () => void shutdown());
 }
 
+async function loadMetadefsCommand(config: Config, flags: LoadFlags): Promise<void> {
+  const db = openDatabase(config.database.connection);
+  try {
+    // Like serve, bring the schema up to date first: loading into a fresh database just works.
+    await migrate(db);
+    const report = await loadMetadefs(new MetadefRepository(db, true), {
+      path: flags.path ?? DEFAULT_METADEFS_PATH,
+      merge: flags.merge,
+      preferNew: flags['prefer-new'],
+      overwrite: flags.overwrite,
+    });
+    for (const line of describeReport(report)) console.log(line);
+    if (report.failed.length) process.exitCode = 1;
+  } catch (e) {
+    if (e instanceof LoadError) throw new ConfigError(`db load-metadefs: ${e.message}`);
+    throw e;
+  } finally {
+    await db.destroy();
+  }
+}
+
 async function main(): Promise<void> {
   const [command, ...args] = process.argv.slice(2);
   if (!command || command === '--help' || command === '-h') {
@@ -104,12 +146,17 @@ async function main(): Promise<void> {
   if (command === 'serve') {
     await serve(configFrom(args).config);
   } else if (command === 'db') {
-    const { config, rest } = configFrom(args);
-    if (rest[0] !== 'sync') throw new ConfigError(`unknown db command "${rest[0] ?? ''}" (expected: db sync)`);
-    const db = openDatabase(config.database.connection);
-    const applied = await migrate(db);
-    await db.destroy();
-    console.log(applied.length ? `imago: applied ${applied.join(', ')}` : 'imago: database schema is up to date');
+    const { config, rest, flags } = configFrom(args);
+    if (rest[0] === 'sync') {
+      const db = openDatabase(config.database.connection);
+      const applied = await migrate(db);
+      await db.destroy();
+      console.log(applied.length ? `imago: applied ${applied.join(', ')}` : 'imago: database schema is up to date');
+    } else if (rest[0] === 'load-metadefs') {
+      await loadMetadefsCommand(config, flags);
+    } else {
+      throw new ConfigError(`unknown db command "${rest[0] ?? ''}" (expected: db sync, db load-metadefs)`);
+    }
   } else {
     throw new ConfigError(`unknown command "${command}"\n\n${USAGE}`);
   }

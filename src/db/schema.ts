@@ -75,6 +75,67 @@ export interface TasksTable {
   updated_at: string;
 }
 
+/** Metadata definitions (metadefs); JSON documents are stored as text. */
+export interface MetadefNamespacesTable {
+  id: Generated<number>;
+  namespace: string;
+  display_name: string | null;
+  description: string | null;
+  visibility: string | null;
+  protected: number | null;
+  owner: string;
+  created_at: string;
+  updated_at: string | null;
+}
+
+export interface MetadefObjectsTable {
+  id: Generated<number>;
+  namespace_id: number;
+  name: string;
+  description: string | null;
+  /** JSON array of property names, or null. */
+  required: string | null;
+  /** JSON object: property name -> property type. */
+  json_schema: string;
+  created_at: string;
+  updated_at: string | null;
+}
+
+export interface MetadefPropertiesTable {
+  id: Generated<number>;
+  namespace_id: number;
+  name: string;
+  /** JSON object: the property type. */
+  json_schema: string;
+  created_at: string;
+  updated_at: string | null;
+}
+
+export interface MetadefTagsTable {
+  id: Generated<number>;
+  namespace_id: number;
+  name: string;
+  created_at: string;
+  updated_at: string | null;
+}
+
+export interface MetadefResourceTypesTable {
+  id: Generated<number>;
+  name: string;
+  protected: number;
+  created_at: string;
+  updated_at: string | null;
+}
+
+export interface MetadefNamespaceResourceTypesTable {
+  resource_type_id: number;
+  namespace_id: number;
+  properties_target: string | null;
+  prefix: string | null;
+  created_at: string;
+  updated_at: string | null;
+}
+
 export interface Database {
   images: ImagesTable;
   image_properties: ImagePropertiesTable;
@@ -82,4 +143,10 @@ export interface Database {
   image_members: ImageMembersTable;
   image_locations: ImageLocationsTable;
   tasks: TasksTable;
+  metadef_namespaces: MetadefNamespacesTable;
+  metadef_objects: MetadefObjectsTable;
+  metadef_properties: MetadefPropertiesTable;
+  metadef_tags: MetadefTagsTable;
+  metadef_resource_types: MetadefResourceTypesTable;
+  metadef_namespace_resource_types: MetadefNamespaceResourceTypesTable;
 }

@@ -9,12 +9,14 @@ import {
   enforceImage,
   enforceImageMember,
   enforceImagePropertyChange,
+  enforceMetadef,
   enforceRule,
   isImageVisible,
   PolicyDenied,
   type Credentials,
   type ImageAccess,
   type PolicyEnforcer,
+  type PolicyNamespace,
   type PropertyProtections,
   type Target,
 } from '../policy/index.js';
@@ -86,6 +88,22 @@ export class ImageAuthorizer {
 
   member(ctx: RequestContext, image: Image, rule: string, access: ImageAccess): void {
     guard(() => enforceImageMember(this.enforcer, this.creds(ctx), rule, image, access));
+  }
+
+  /** A metadef rule on a namespace (or none, for lists and creates): 404 when the caller may not see it, else 403. */
+  metadef(ctx: RequestContext, rule: string, namespace?: PolicyNamespace): void {
+    guard(() => enforceMetadef(this.enforcer, this.creds(ctx), rule, namespace));
+  }
+
+  /** metadef() as a yes/no answer, e.g. to filter a list. */
+  metadefAllowed(ctx: RequestContext, rule: string, namespace?: PolicyNamespace): boolean {
+    try {
+      enforceMetadef(this.enforcer, this.creds(ctx), rule, namespace);
+      return true;
+    } catch (e) {
+      if (e instanceof PolicyDenied) return false;
+      throw e;
+    }
   }
 
   /** Any rule without an image (get_images, stores_info_detail, tasks, cache...). */
