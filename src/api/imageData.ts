@@ -2,8 +2,7 @@
 // download (streamed from the first location that answers).
 
 import type { FastifyInstance } from 'fastify';
-import { route } from '../http/route.js';
-import { badRequest, unsupportedMediaType } from '../http/errors.js';
+import { header, imageDataBody, route } from '../http/route.js';
 import type { Services } from './services.js';
 
 type IdParams = { image_id: string };
@@ -12,23 +11,8 @@ export function imageDataRoutes(app: FastifyInstance, s: Services): void {
   route(app, '/images/:image_id/file', {
     PUT: async (req, reply) => {
       const { image_id } = req.params as IdParams;
-      const ct = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
-      if (ct !== 'application/octet-stream') throw unsupportedMediaType(`Content type ${ct || 'None'} not supported`);
-      const declared = req.headers['x-openstack-image-size'];
-      let declaredSize: number | undefined;
-      if (declared !== undefined) {
-        const text = Array.isArray(declared) ? declared[0]! : declared;
-        if (!/^\d+$/.test(text.trim())) throw badRequest(`Invalid x-openstack-image-size header: ${text}`);
-        declaredSize = Number(text);
-      }
-      const storeHeader = req.headers['x-image-meta-store'];
-      const storeId = Array.isArray(storeHeader) ? storeHeader[0] : storeHeader;
-      const abort = new AbortController();
-      req.raw.once('close', () => {
-        if (!req.raw.complete) abort.abort();
-      });
-      const body = (req.body as AsyncIterable<Buffer> | undefined) ?? emptyBody();
-      await s.images.upload(req.ctx, image_id, body, { declaredSize, storeId, signal: abort.signal });
+      const { body, declaredSize, signal } = imageDataBody(req);
+      await s.images.upload(req.ctx, image_id, body, { declaredSize, storeId: header(req, 'x-image-meta-store'), signal });
       return reply.code(204).send();
     },
     GET: {
@@ -52,5 +36,3 @@ export function imageDataRoutes(app: FastifyInstance, s: Services): void {
     },
   });
 }
-
-async function* emptyBody(): AsyncIterable<Buffer> {}

@@ -2,30 +2,20 @@
 // GET /v2/images/{id}/tasks; and the tasks API (/v2/tasks).
 
 import type { FastifyInstance } from 'fastify';
-import { route, readJson } from '../http/route.js';
-import { badRequest, HttpError, notFound, unsupportedMediaType } from '../http/errors.js';
+import { header, imageDataBody, route, readJson } from '../http/route.js';
+import { badRequest, HttpError, notFound } from '../http/errors.js';
 import { imageTaskView, parseTaskListQuery, taskOr404, taskStubView, taskView, taskVisible } from '../tasks/tasks.js';
 import { queryPairs } from './images.js';
 import type { Services } from './services.js';
 
 type IdParams = { image_id: string };
 
-function header(v: string | string[] | undefined): string | undefined {
-  return Array.isArray(v) ? v[0] : v;
-}
-
 export function importRoutes(app: FastifyInstance, s: Services): void {
   route(app, '/images/:image_id/stage', {
     PUT: async (req, reply) => {
       const { image_id } = req.params as IdParams;
-      const ct = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
-      if (ct !== 'application/octet-stream') throw unsupportedMediaType(`Content type ${ct || 'None'} not supported`);
-      const declared = header(req.headers['x-openstack-image-size']);
-      if (declared !== undefined && !/^\d+$/.test(declared.trim())) throw badRequest(`Invalid x-openstack-image-size header: ${declared}`);
-      const abort = new AbortController();
-      req.raw.once('close', () => req.raw.complete || abort.abort());
-      const body = (req.body as AsyncIterable<Buffer> | undefined) ?? (async function* () {})();
-      await s.importer.stage(req.ctx, image_id, body, { declaredSize: declared === undefined ? undefined : Number(declared), signal: abort.signal });
+      const { body, declaredSize, signal } = imageDataBody(req);
+      await s.importer.stage(req.ctx, image_id, body, { declaredSize, signal });
       return reply.code(204).send();
     },
   });
@@ -33,7 +23,7 @@ export function importRoutes(app: FastifyInstance, s: Services): void {
   route(app, '/images/:image_id/import', {
     POST: async (req, reply) => {
       const { image_id } = req.params as IdParams;
-      await s.importer.start(req.ctx, image_id, await readJson(req), header(req.headers['x-image-meta-store']));
+      await s.importer.start(req.ctx, image_id, await readJson(req), header(req, 'x-image-meta-store'));
       return reply.code(202).send();
     },
   });

@@ -3,7 +3,7 @@
 // reject a request body with 400 ("body_reject").
 
 import type { FastifyInstance, FastifyReply, FastifyRequest, HTTPMethods } from 'fastify';
-import { badRequest, methodNotAllowed, tooLarge } from './errors.js';
+import { badRequest, methodNotAllowed, tooLarge, unsupportedMediaType } from './errors.js';
 
 export type Handler = (req: FastifyRequest, reply: FastifyReply) => Promise<unknown>;
 
@@ -76,4 +76,28 @@ export async function readJson(req: FastifyRequest): Promise<unknown> {
   }
   if (parsed === null || typeof parsed !== 'object') throw badRequest('Unexpected body type. Expected list/dict.');
   return parsed;
+}
+
+/** One header's value (the first, when repeated). */
+export function header(req: FastifyRequest, name: string): string | undefined {
+  const v = req.headers[name];
+  return Array.isArray(v) ? v[0] : v;
+}
+
+/**
+ * The image data of PUT /file and PUT /stage: application/octet-stream only
+ * (else 415), the optional x-openstack-image-size, and a signal that fires if
+ * the client goes away before the body is complete.
+ */
+export function imageDataBody(req: FastifyRequest): { body: AsyncIterable<Buffer>; declaredSize: number | undefined; signal: AbortSignal } {
+  const ct = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
+  if (ct !== 'application/octet-stream') throw unsupportedMediaType(`Content type ${ct || 'None'} not supported`);
+  const declared = header(req, 'x-openstack-image-size');
+  if (declared !== undefined && !/^\d+$/.test(declared.trim())) throw badRequest(`Invalid x-openstack-image-size header: ${declared}`);
+  const abort = new AbortController();
+  req.raw.once('close', () => {
+    if (!req.raw.complete) abort.abort();
+  });
+  const body = (req.body as AsyncIterable<Buffer> | undefined) ?? (async function* () {})();
+  return { body, declaredSize: declared === undefined ? undefined : Number(declared), signal: abort.signal };
 }
