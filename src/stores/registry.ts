@@ -10,6 +10,7 @@ import { importFilteringFrom, UrlPolicy } from '../net/urlPolicy.js';
 import { FileStore, fileStoreOptionsFrom } from './file.js';
 import { HttpStore, httpStoreOptionsFrom } from './http.js';
 import { StoreError, type Store } from './store.js';
+import { SwiftStore, swiftStoreOptionsFrom } from './swift.js';
 
 export interface DriverContext {
   config: Config;
@@ -35,6 +36,11 @@ const DRIVERS: Record<string, DriverFactory> = {
     const policy = new UrlPolicy(importFilteringFrom(ctx.config));
     return new HttpStore({ ...httpStoreOptionsFrom(id, opts, policy), log: ctx.log });
   },
+  swift: async (id, opts, ctx) => {
+    const store = new SwiftStore(swiftStoreOptionsFrom(id, opts, { configDir: ctx.config.configDir, multistore: ctx.multistore, log: ctx.log }));
+    await store.init();
+    return store;
+  },
 };
 
 /** Legacy `stores` entries may be driver names or Python class paths (glance.store.filesystem.Store). */
@@ -45,6 +51,11 @@ const LEGACY_ALIASES: Record<string, string> = {
   https: 'http',
   'glance.store.http.store': 'http',
   'glance_store._drivers.http.store': 'http',
+  'swift+config': 'swift',
+  'swift+http': 'swift',
+  'swift+https': 'swift',
+  'glance.store.swift.store': 'swift',
+  'glance_store._drivers.swift.store': 'swift',
 };
 
 export class StoreRegistry {
