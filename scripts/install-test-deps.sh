@@ -10,6 +10,8 @@ PKGS=(
   keystone uwsgi-core uwsgi-plugin-python3 sqlite3 curl   # real Keystone (scripts/keystone.sh)
   python3-glance                                 # the policy oracle: Glance's own rules
   tempest python3-subunit python3-testtools python3-keystoneclient   # npm run test:conformance
+  swift swift-proxy swift-account swift-container swift-object memcached   # swift store (scripts/backends/swift-saio.sh)
+  python3-swiftclient python3-keystonemiddleware
 )
 missing=()
 for p in "${PKGS[@]}"; do

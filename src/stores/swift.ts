@@ -65,6 +65,7 @@ import {
   type SwiftLocation,
   type SwiftStoreOptions,
 } from './swift/config.js';
+import { ConfigError } from '../config/options.js';
 import { EarlyAnswer, NetworkError, SwiftHttp, type HttpResult, type Upload } from './swift/http.js';
 
 export { swiftStoreOptionsFrom, type SwiftStoreOptions, type SwiftCredentials } from './swift/config.js';
@@ -80,6 +81,8 @@ const CLEANUP_FIRST_DELAY_MS = 1000;
 const CLEANUP_MAX_DELAY_MS = 30_000;
 const CLEANUP_GIVE_UP_MS = 30 * 60_000;
 const READ_HIGH_WATER_MARK = 1 << 20;
+/** Accounts (and their tokens) kept for credentials found in legacy location URLs. */
+const MAX_URL_ACCOUNTS = 32;
 /** `<image>/<upload>/<00000001>` or `<image>/<upload>/manifest-<level>-<00001>`: what SwiftWriter names. */
 const SEGMENT_NAME = /^(.+)\/([0-9a-z]{8,})\/(\d{8}|manifest-\d+-\d{5})$/;
 
@@ -130,7 +133,7 @@ export class SwiftStore implements Store {
       await (await open(probe, 'wx')).close();
       await rm(probe, { force: true });
     } catch (e) {
-      throw new StoreError('invalid', `Unable to use buffer directory set with "swift_upload_buffer_dir": ${(e as Error).message}`, { cause: e });
+      throw new ConfigError(`Unable to use buffer directory set with "swift_upload_buffer_dir": ${(e as Error).message}`, { cause: e });
     }
   }
 
@@ -173,6 +176,9 @@ export class SwiftStore implements Store {
   private passwordAccount(key: string, creds: SwiftCredentials): SwiftAccount {
     let a = this.accounts.get(key);
     if (!a) {
+      // credentials from location URLs are user input: keep a bounded number of them
+      const fromUrls = [...this.accounts.keys()].filter((k) => k.startsWith('url\0'));
+      if (key.startsWith('url\0') && fromUrls.length >= MAX_URL_ACCOUNTS) this.accounts.delete(fromUrls[0]!);
       const auth = new PasswordAuth(
         creds,
         { endpoint: this.opts.endpoint, region: this.opts.region, endpointType: this.opts.endpointType, serviceType: this.opts.serviceType },
@@ -582,6 +588,8 @@ class SwiftWriter implements StoreWriter {
   private current: { name: string; upload: Upload; md5: ReturnType<typeof createHash>; bytes: number; length: number | undefined } | undefined;
   private buffer: { fh: FileHandle; path: string; bytes: number; md5: ReturnType<typeof createHash> } | undefined;
   private written = 0;
+  /** The last byte of a single-PUT image, sent by commit(). */
+  private held: Buffer | undefined;
   private state: 'open' | 'committing' | 'done' = 'open';
   private failure: Error | undefined;
   private readonly onAbort: (() => void) | undefined;
@@ -610,6 +618,11 @@ class SwiftWriter implements StoreWriter {
     }
   }
 
+  /** Bytes given to write(), including a byte held back until commit. */
+  private get received(): number {
+    return this.written + (this.held?.length ?? 0);
+  }
+
   private get chunkSize(): number {
     return this.store.opts.largeObjectChunkSize;
   }
@@ -622,13 +635,19 @@ class SwiftWriter implements StoreWriter {
   async write(chunk: Buffer): Promise<void> {
     this.usable();
     if (chunk.length === 0) return;
-    if (this.sizeHint !== undefined && this.written + chunk.length > this.sizeHint) {
+    if (this.sizeHint !== undefined && this.received + chunk.length > this.sizeHint) {
       throw await this.fail(new StoreError('invalid', `More image data than the declared ${this.sizeHint} bytes`));
     }
     try {
       if (!this.segmented) {
         this.current ??= await this.startObject(this.object, this.sizeHint);
-        await this.send(chunk);
+        if (this.received + chunk.length === this.sizeHint) {
+          // The last byte waits for commit(): with its whole body Swift would create the
+          // object even if we abort, and the image's name is not ours to delete blindly.
+          this.held = Buffer.from(chunk.subarray(chunk.length - 1));
+          chunk = chunk.subarray(0, chunk.length - 1);
+        }
+        if (chunk.length) await this.send(chunk);
       } else if (this.store.opts.uploadBufferDir) {
         await this.writeBuffered(chunk);
       } else {
@@ -656,16 +675,18 @@ class SwiftWriter implements StoreWriter {
     return Math.min(this.chunkSize, this.sizeHint - this.written);
   }
 
-  private async startObject(name: string, length: number | undefined, extra: Record<string, string> = {}) {
-    const headers: Record<string, string> = { 'Content-Type': 'application/octet-stream', ...extra };
+  private async startObject(name: string, length: number | undefined) {
+    const headers: Record<string, string> = { 'Content-Type': 'application/octet-stream' };
     if (length !== undefined) headers['Content-Length'] = String(length);
-    if (name === this.object) headers['If-None-Match'] = '*';
-    this.leftovers.push({ name });
+    const isObject = name === this.object;
+    // the image's own name is someone else's if it exists: never ours to delete unless our PUT made it
+    if (isObject) headers['If-None-Match'] = '*';
+    else this.leftovers.push({ name });
     const upload = await this.account.startPut(this.container, name, headers, this.signal);
     if (this.state === 'done') {
       // aborted while the PUT was starting: abort() did not see it
       upload.destroy();
-      await this.store.janitor.run([{ account: this.account, container: this.container, name }]);
+      if (!isObject) await this.store.janitor.run([{ account: this.account, container: this.container, name }]);
       throw this.failure ?? new Error('writer already finished');
     }
     return { name, upload, md5: createHash('md5'), bytes: 0, length };
@@ -689,15 +710,28 @@ class SwiftWriter implements StoreWriter {
       c.upload.destroy();
       throw new StoreError('invalid', `Image data ended after ${this.written} bytes, ${this.sizeHint} were declared`);
     }
+    const etag = c.md5.digest('hex');
+    // the whole body is sent: if the answer gets lost, the object may exist, and is ours if its ETag is ours
+    const mine: Leftover | undefined = c.name === this.object ? { name: c.name, ifEtag: etag } : undefined;
+    if (mine) this.leftovers.push(mine);
     const r = await c.upload.finish().catch((e: unknown) => {
       throw mapError(e);
     });
-    if (r.status !== 201) throw statusError(r, `PUT ${c.name}`);
-    const etag = c.md5.digest('hex');
-    if (unquote(headerValue(r.headers.etag)) !== etag) {
-      throw new StoreError('unavailable', `Swift stored ${c.name} with ETag ${headerValue(r.headers.etag)}, expected ${etag}: data corrupted on the way`);
+    if (r.status !== 201) {
+      if (mine) this.forget(mine); // refused (412: someone else's image is there): nothing of ours
+      throw statusError(r, `PUT ${c.name}`);
+    }
+    const stored = unquote(headerValue(r.headers.etag));
+    if (stored !== etag) {
+      if (mine) mine.ifEtag = stored;
+      throw new StoreError('unavailable', `Swift stored ${c.name} with ETag ${stored}, expected ${etag}: data corrupted on the way`);
     }
     return { name: c.name, etag, size: c.bytes };
+  }
+
+  private forget(l: Leftover): void {
+    const i = this.leftovers.indexOf(l);
+    if (i >= 0) this.leftovers.splice(i, 1);
   }
 
   private async finishSegment(): Promise<void> {
@@ -769,12 +803,14 @@ class SwiftWriter implements StoreWriter {
     this.usable();
     this.state = 'committing';
     try {
-      if (this.sizeHint !== undefined && this.written !== this.sizeHint) {
-        throw new StoreError('invalid', `Image data ended after ${this.written} bytes, ${this.sizeHint} were declared`);
+      if (this.sizeHint !== undefined && this.received !== this.sizeHint) {
+        throw new StoreError('invalid', `Image data ended after ${this.received} bytes, ${this.sizeHint} were declared`);
       }
       let expected: string;
       if (!this.segmented) {
         this.current ??= await this.startObject(this.object, this.sizeHint);
+        if (this.held) await this.send(this.held);
+        this.held = undefined;
         expected = (await this.finishPut()).etag;
       } else {
         if (this.buffer) await this.flushBuffer();
@@ -816,8 +852,14 @@ class SwiftWriter implements StoreWriter {
     }
     const etag = sloEtag(entries);
     // its outcome may stay unknown (connection lost): then delete it only if it is ours
-    this.leftovers.push({ name: this.object, ifEtag: etag, manifest: true });
-    await this.sendManifest(this.object, entries, { 'If-None-Match': '*' });
+    const mine: Leftover = { name: this.object, ifEtag: etag, manifest: true };
+    this.leftovers.push(mine);
+    try {
+      await this.sendManifest(this.object, entries, { 'If-None-Match': '*' });
+    } catch (e) {
+      if (e instanceof StoreError && e.kind !== 'unavailable') this.forget(mine); // refused: nothing stored
+      throw e;
+    }
     return etag;
   }
 
@@ -841,8 +883,7 @@ class SwiftWriter implements StoreWriter {
     if (r.status < 200 || r.status > 299) throw statusError(r, `HEAD ${this.object}`);
     if (unquote(headerValue(r.headers.etag)) !== etag) {
       // the object is someone else's now: only our segments are ours to delete
-      const i = this.leftovers.findIndex((l) => l.name === this.object);
-      if (i >= 0) this.leftovers.splice(i, 1);
+      for (const l of this.leftovers.filter((x) => x.name === this.object)) this.forget(l);
       throw new StoreError('duplicate', `Swift already has an image at ${redact(this.url)}`);
     }
   }

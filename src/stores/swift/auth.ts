@@ -101,14 +101,15 @@ export class PasswordAuth implements AccountAuth {
       .finally(() => {
         this.pending = undefined;
       });
-    if (!signal) return this.pending;
-    return Promise.race([
-      this.pending,
-      new Promise<never>((_, reject) => {
-        signal.throwIfAborted();
-        signal.addEventListener('abort', () => reject(signal.reason), { once: true });
-      }),
-    ]);
+    const pending = this.pending;
+    if (!signal) return pending;
+    // the caller may give up waiting; the authentication itself goes on for the others
+    return new Promise<AuthState>((resolve, reject) => {
+      if (signal.aborted) return reject(signal.reason);
+      const onAbort = () => reject(signal.reason);
+      signal.addEventListener('abort', onAbort, { once: true });
+      pending.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+    });
   }
 
   private async v1(): Promise<AuthState> {
