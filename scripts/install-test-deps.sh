@@ -11,6 +11,8 @@ PKGS=(
   python3-glance                                 # the policy oracle: Glance's own rules
   tempest python3-subunit python3-testtools python3-keystoneclient   # npm run test:conformance
   ceph-mon ceph-osd radosgw ceph-common s3cmd    # S3 (and Swift API) of radosgw: scripts/backends/ceph-mini.sh
+  swift swift-proxy swift-account swift-container swift-object memcached   # swift store (scripts/backends/swift-saio.sh)
+  python3-swiftclient python3-keystonemiddleware
 )
 missing=()
 for p in "${PKGS[@]}"; do

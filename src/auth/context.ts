@@ -1,3 +1,5 @@
+import type { StoreRequestContext } from '../stores/store.js';
+
 // Who is asking: built once per request by the auth layer (no-auth headers or
 // a validated Keystone token) and read by policy checks and the domain.
 
@@ -72,4 +74,10 @@ export function contextFromHeaders(requestId: string, headers: Record<string, st
     isAdmin: roles.includes('admin'),
     authToken: h('x-auth-token') ?? null,
   };
+}
+
+/** What a store that keeps data in the caller's own account (multi-tenant Swift) needs to know. */
+export function storeContext(ctx: RequestContext): StoreRequestContext | undefined {
+  if (!ctx.authToken) return undefined;
+  return { authToken: ctx.authToken, projectId: ctx.projectId ?? undefined, userId: ctx.userId ?? undefined, catalog: ctx.catalog };
 }

@@ -5,7 +5,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import type { Config } from '../config/config.js';
-import type { RequestContext } from '../auth/context.js';
+import { storeContext, type RequestContext } from '../auth/context.js';
 import { badRequest, conflict, forbidden, gone, HttpError, notFound, serviceUnavailable, tooLarge, unsupportedMediaType } from '../http/errors.js';
 import { ingest, SizeLimitError, SizeMismatchError } from '../data/ingest.js';
 import { FormatCheck, FormatRejectedError } from '../data/formatCheck.js';
@@ -308,7 +308,7 @@ export class ImageService {
     }
     for (const loc of image.locations) {
       try {
-        await this.d.stores.forLocation(loc.url, loc.metadata).delete(loc.url);
+        await this.d.stores.forLocation(loc.url, loc.metadata).delete(loc.url, { context: storeContext(ctx) });
       } catch (e) {
         if (e instanceof StoreError && e.kind === 'not_found') continue;
         if (e instanceof StoreError && e.kind === 'in_use') throw conflict(`Image ${id} could not be deleted because it is in use: ${e.message}`);
@@ -410,7 +410,7 @@ export class ImageService {
     let result;
     const format = new FormatCheck(image.disk_format, image.container_format, this.d.formatPolicy);
     try {
-      const writer = await store.createWriter(id, { sizeHint: opts.declaredSize, signal: opts.signal });
+      const writer = await store.createWriter(id, { sizeHint: opts.declaredSize, signal: opts.signal, context: storeContext(ctx) });
       result = await ingest(body, writer, {
         hashAlgorithm: api.hashingAlgorithm,
         sizeCap: api.imageSizeCap,
@@ -473,7 +473,7 @@ export class ImageService {
       try {
         const store = this.d.stores.forLocation(loc.url, loc.metadata);
         if (range && !store.capabilities.rangeRead) throw badRequest('Store does not support random reads.');
-        const opened = await store.open(loc.url, { offset: range?.offset, length: range?.length, signal });
+        const opened = await store.open(loc.url, { offset: range?.offset, length: range?.length, signal, context: storeContext(ctx) });
         return { stream: opened.stream, length: range ? range.length : opened.size, range, size: opened.size, checksum: image.checksum };
       } catch (e) {
         if (e instanceof HttpError) throw e;

@@ -10,7 +10,7 @@
 
 import type { Readable } from 'node:stream';
 import type { Config } from '../config/config.js';
-import type { RequestContext } from '../auth/context.js';
+import { storeContext, type RequestContext } from '../auth/context.js';
 import { badRequest, conflict, forbidden, HttpError, notFound } from '../http/errors.js';
 import { ingest, type IngestResult } from '../data/ingest.js';
 import { hashStream } from '../data/hashing.js';
@@ -305,10 +305,12 @@ export class Importer {
         job.stores.map(async (storeId, index) => {
           const store = this.d.stores.get(storeId)!;
           const open = async (): Promise<{ stream: Readable; size: number }> =>
-            staged ? this.d.staging.open(staged.url, abort.signal) : this.d.stores.forLocation(source!.url, source!.metadata).open(source!.url, { signal: abort.signal });
+            staged
+              ? this.d.staging.open(staged.url, abort.signal)
+              : this.d.stores.forLocation(source!.url, source!.metadata).open(source!.url, { signal: abort.signal, context: storeContext(job.ctx) });
           const { stream, size } = await open();
           const counting = countBytes(stream as AsyncIterable<Buffer>, (n) => (copied += n));
-          const writer = await store.createWriter(job.imageId, { sizeHint: size, signal: abort.signal });
+          const writer = await store.createWriter(job.imageId, { sizeHint: size, signal: abort.signal, context: storeContext(job.ctx) });
           // Copies are inspected too: data that came in as a location was never inspected.
           const format = new FormatCheck(image.disk_format, image.container_format, this.d.formatPolicy);
           const result = await ingest(counting, writer, {

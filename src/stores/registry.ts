@@ -37,6 +37,12 @@ const DRIVERS: Record<string, DriverFactory> = {
   },
   // Loaded only when configured: the AWS SDK alone is ~12 MiB of memory.
   s3: async (id, opts, ctx) => (await import('./s3.js')).s3StoreFrom(id, opts, ctx.multistore),
+  swift: async (id, opts, ctx) => {
+    const { SwiftStore, swiftStoreOptionsFrom } = await import('./swift.js');
+    const store = new SwiftStore(swiftStoreOptionsFrom(id, opts, { configDir: ctx.config.configDir, multistore: ctx.multistore, log: ctx.log }));
+    await store.init();
+    return store;
+  },
 };
 
 /** Legacy `stores` entries may be driver names or Python class paths (glance.store.filesystem.Store). */
@@ -49,6 +55,11 @@ const LEGACY_ALIASES: Record<string, string> = {
   'glance_store._drivers.http.store': 'http',
   'glance.store.s3.store': 's3',
   'glance_store._drivers.s3.store': 's3',
+  'swift+config': 'swift',
+  'swift+http': 'swift',
+  'swift+https': 'swift',
+  'glance.store.swift.store': 'swift',
+  'glance_store._drivers.swift.store': 'swift',
 };
 
 export class StoreRegistry {

@@ -33,17 +33,43 @@ export interface StoreWriter {
   abort(): Promise<void>;
 }
 
-export interface WriteOptions {
-  /** Declared size when known (Content-Length / x-openstack-image-size); lets drivers pre-size. */
-  sizeHint?: number | undefined;
-  signal?: AbortSignal | undefined;
+/**
+ * The caller's identity, for drivers that keep data in the caller's own account instead of
+ * the service's (Swift with swift_store_multi_tenant: a container per image in the user's
+ * project, reached with the user's token and the object-store endpoint of the user's catalog).
+ * Drivers that store everything in their own account ignore it.
+ */
+export interface StoreRequestContext {
+  /** The caller's Keystone token (X-Auth-Token of the API request). */
+  authToken: string;
+  projectId?: string | undefined;
+  userId?: string | undefined;
+  /** The token's service catalog (Keystone v3 form: [{type, endpoints: [{interface, region, url}]}]). */
+  catalog?: readonly CatalogService[] | undefined;
 }
 
-export interface ReadOptions {
+export interface CatalogService {
+  type: string;
+  name?: string | undefined;
+  endpoints: readonly { interface: string; region?: string | undefined; region_id?: string | undefined; url: string }[];
+}
+
+/** Options every call takes. */
+export interface CallOptions {
+  signal?: AbortSignal | undefined;
+  /** Who is asking; see StoreRequestContext. */
+  context?: StoreRequestContext | undefined;
+}
+
+export interface WriteOptions extends CallOptions {
+  /** Declared size when known (Content-Length / x-openstack-image-size); lets drivers pre-size. */
+  sizeHint?: number | undefined;
+}
+
+export interface ReadOptions extends CallOptions {
   offset?: number | undefined;
   /** Bytes to read from offset; undefined reads to the end. */
   length?: number | undefined;
-  signal?: AbortSignal | undefined;
 }
 
 export interface OpenedData {
@@ -67,8 +93,8 @@ export interface Store {
   createWriter(imageId: string, opts?: WriteOptions): Promise<StoreWriter>;
   open(url: string, opts?: ReadOptions): Promise<OpenedData>;
   /** Size of the stored object. */
-  stat(url: string, opts?: { signal?: AbortSignal }): Promise<{ size: number }>;
-  delete(url: string, opts?: { signal?: AbortSignal }): Promise<void>;
+  stat(url: string, opts?: CallOptions): Promise<{ size: number }>;
+  delete(url: string, opts?: CallOptions): Promise<void>;
   /** Driver properties for GET /v2/info/stores/detail. */
   detail(): Record<string, unknown>;
   /**
@@ -78,7 +104,7 @@ export interface Store {
    */
   ownsLocation?(url: string): boolean;
   /** Removes what writers that died (crashed process, lost node) left half-written. */
-  sweep?(): Promise<void>;
+  sweep?(): Promise<unknown>;
   /**
    * Removes half-written data of objects whose name starts with `prefix`, now: the caller
    * knows their writer is dead (its import lock lapsed), so it need not wait for sweep().
