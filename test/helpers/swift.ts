@@ -8,6 +8,7 @@ import { spawnSync } from 'node:child_process';
 import net from 'node:net';
 import { resolve } from 'node:path';
 import { REPO_ROOT } from './keystone.js';
+import { s3Backend } from '../integration/backends.js';
 
 export const SWIFT_DEBS =
   'swift swift-proxy swift-account swift-container swift-object memcached python3-swiftclient python3-keystonemiddleware';
@@ -67,10 +68,18 @@ export function ensureSwiftKeystone(): SwiftAccountEnv & { proxyUrl: string } {
 }
 
 /** radosgw's Swift API (or any other v1 endpoint) when RGW_SWIFT_AUTH_URL/USER/KEY are set. */
-export function rgwFromEnv(): SwiftAccountEnv | undefined {
+/**
+ * radosgw's Swift API: from RGW_SWIFT_AUTH_URL/USER/KEY when set, else from a ceph-mini
+ * started now (scripts/backends/ceph-mini.sh), which `stop` shuts down afterwards.
+ */
+export function rgwAccount(): { account: SwiftAccountEnv; stop: () => void } {
   const e = process.env;
-  if (!e.RGW_SWIFT_AUTH_URL || !e.RGW_SWIFT_USER || !e.RGW_SWIFT_KEY) return undefined;
-  return { name: 'radosgw', authUrl: e.RGW_SWIFT_AUTH_URL, authVersion: '1', user: e.RGW_SWIFT_USER, key: e.RGW_SWIFT_KEY };
+  if (e.RGW_SWIFT_AUTH_URL && e.RGW_SWIFT_USER && e.RGW_SWIFT_KEY) {
+    return { account: { name: 'radosgw', authUrl: e.RGW_SWIFT_AUTH_URL, authVersion: '1', user: e.RGW_SWIFT_USER, key: e.RGW_SWIFT_KEY }, stop: () => undefined };
+  }
+  const ceph = s3Backend();
+  if (!ceph.swift) throw new Error('ceph-mini did not report its Swift API credentials');
+  return { account: { name: 'radosgw', authUrl: ceph.swift.authUrl, authVersion: '1', user: ceph.swift.user, key: ceph.swift.key }, stop: () => ceph.stop() };
 }
 
 /** A Swift client of its own (fetch, no driver code): what the server really holds. */

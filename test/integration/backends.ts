@@ -35,6 +35,8 @@ export interface S3Backend {
   accessKey: string;
   secretKey: string;
   region: string;
+  /** radosgw's Swift API on the same gateway (tempauth-style v1 auth), when known. */
+  swift?: { authUrl: string; user: string; key: string };
   /** Kills radosgw alone (fault tests); throws when the endpoint is not a ceph-mini we can control. */
   stopGateway(): void;
   startGateway(): void;
@@ -74,6 +76,9 @@ export function s3Backend(): S3Backend {
       accessKey: need('S3_ACCESS_KEY'),
       secretKey: need('S3_SECRET_KEY'),
       region: process.env.S3_REGION ?? 'us-east-1',
+      ...(process.env.RGW_SWIFT_AUTH_URL && process.env.RGW_SWIFT_USER && process.env.RGW_SWIFT_KEY
+        ? { swift: { authUrl: process.env.RGW_SWIFT_AUTH_URL, user: process.env.RGW_SWIFT_USER, key: process.env.RGW_SWIFT_KEY } }
+        : {}),
       stopGateway: () => void run('rgw-stop', control(dir)),
       startGateway: () => void run('rgw-start', control(dir)),
       stop: () => undefined,
@@ -103,6 +108,7 @@ export function s3Backend(): S3Backend {
     accessKey: vars.S3_ACCESS_KEY!,
     secretKey: vars.S3_SECRET_KEY!,
     region: vars.S3_REGION ?? 'us-east-1',
+    swift: { authUrl: vars.RGW_SWIFT_AUTH_URL!, user: vars.RGW_SWIFT_USER!, key: vars.RGW_SWIFT_KEY! },
     stopGateway: () => void run('rgw-stop', env),
     startGateway: () => void run('rgw-start', env),
     stop: () => void run('stop', env),

@@ -24,7 +24,7 @@ import {
   ensureSwiftTempauth,
   RawSwift,
   Relay,
-  rgwFromEnv,
+  rgwAccount,
   type RelayOptions,
   saio,
   type SwiftAccountEnv,
@@ -97,10 +97,9 @@ async function put(store: SwiftStore, id: string, data: Buffer, opts: { sizeHint
 
 // --- the shared conformance suite ------------------------------------------------------------
 
-const targets: SwiftAccountEnv[] = [tempauth, keystone];
-const rgw = rgwFromEnv();
-if (rgw) targets.push(rgw);
-else console.log('# store-swift: RGW_SWIFT_AUTH_URL/USER/KEY not set: radosgw conformance not run');
+const rgw = rgwAccount();
+after(() => rgw.stop());
+const targets: SwiftAccountEnv[] = [tempauth, keystone, rgw.account];
 
 for (const target of targets) {
   const container = uniq(`imago-conf-${target.name}`);
