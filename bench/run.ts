@@ -157,6 +157,14 @@ async function main(): Promise<void> {
   console.log(cols.map((c) => '-'.repeat(w(c))).join('-|-'));
   for (const r of rows) console.log(line(r));
   if (process.env.BENCH_JSON) writeFileSync(process.env.BENCH_JSON, JSON.stringify(rows, null, 2));
+
+  // Each store driver beside the file store (real S3 and Swift servers, started by their scripts).
+  if (process.env.BENCH_STORES !== '0') {
+    console.log('\nstore drivers (upload and download through the driver alone):');
+    const r = spawn(process.execPath, [resolve(import.meta.dirname, 'stores.js'), '--sizes', process.env.BENCH_STORE_SIZES ?? '256'], { stdio: 'inherit' });
+    const code = await new Promise<number | null>((res) => r.on('exit', res));
+    if (code !== 0) throw new Error(`bench/stores.js exited with ${code}`);
+  }
 }
 
 async function countImages(url: string): Promise<number> {

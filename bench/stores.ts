@@ -1,12 +1,14 @@
 // Upload and download throughput of the store drivers, with the process's peak RSS.
 //
-//   npm run build && node dist/bench/stores.js [--sizes 256,1024] [--stores file,s3,s3-put]
+//   npm run build && node dist/bench/stores.js [--sizes 256,1024] [--stores file,s3,s3-put,swift,swift-put]
 //
 // file: a temp folder (under $BENCH_DIR or the OS temp dir). s3: multipart with Glance's
 // defaults (10 MiB parts, 10 in flight), size unknown; s3-put: size known and below the
 // threshold, one streamed PUT. S3 comes from S3_ENDPOINT/S3_ACCESS_KEY/S3_SECRET_KEY, else a
 // ceph-mini is started (bluestore unless CEPH_MINI_OBJECTSTORE says otherwise: memstore would
-// keep every byte in RAM) and stopped afterwards.
+// keep every byte in RAM) and stopped afterwards. swift: the all-in-one Swift of
+// scripts/backends/swift-saio.sh (started if needed), SLO with 200 MiB segments, size unknown;
+// swift-put: size known, one streamed PUT.
 
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -15,8 +17,11 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import { FileStore } from '../src/stores/file.js';
 import { S3Store } from '../src/stores/s3.js';
+import { SwiftStore } from '../src/stores/swift.js';
 import type { Store, WriteOptions } from '../src/stores/store.js';
 import { s3Backend, type S3Backend } from '../test/integration/backends.js';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { resolve } from 'node:path';
 
 const MiB = 1 << 20;
 
@@ -101,7 +106,7 @@ function table(rows: Row[]): string {
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
-    options: { sizes: { type: 'string', default: '256,1024' }, stores: { type: 'string', default: 'file,s3,s3-put' } },
+    options: { sizes: { type: 'string', default: '256,1024' }, stores: { type: 'string', default: 'file,s3,s3-put,swift,swift-put' } },
   });
   const sizes = values.sizes.split(',').map(Number);
   const wanted = new Set(values.stores.split(','));
@@ -154,6 +159,37 @@ async function main(): Promise<void> {
     } finally {
       be.stop();
     }
+  }
+  if (wanted.has('swift') || wanted.has('swift-put')) {
+    const script = resolve(import.meta.dirname, '../../scripts/backends/swift-saio.sh');
+    if (spawnSync('bash', [script, 'start'], { stdio: ['ignore', 'ignore', 'inherit'] }).status !== 0) throw new Error('swift-saio.sh start failed');
+    const env = Object.fromEntries(
+      execFileSync('bash', [script, 'env'], { encoding: 'utf8' })
+        .trim()
+        .split('\n')
+        .map((l) => l.replace(/^export /, '').split(/=(.*)/s).slice(0, 2) as [string, string]),
+    );
+    const store = new SwiftStore({
+      id: 'swift',
+      container: 'imago-bench',
+      createContainerOnPut: true,
+      largeObjectSize: 5120 * MiB,
+      largeObjectChunkSize: 200 * MiB,
+      multipleContainersSeed: 0,
+      multiTenant: false,
+      adminTenants: [],
+      retryGetCount: 0,
+      expireSoonInterval: 60,
+      insecure: false,
+      endpointType: 'publicURL',
+      serviceType: 'object-store',
+      defaultReference: 'ref1',
+      references: new Map([['ref1', { authAddress: env.SWIFT_AUTH_URL!, authVersion: '1', user: env.SWIFT_USER!, key: env.SWIFT_KEY! }]]),
+      locationMetadata: {},
+    });
+    if (wanted.has('swift')) for (const s of sizes) rows.push(await bench('swift SLO (200 MiB segments)', store, s, {}));
+    if (wanted.has('swift-put')) for (const s of sizes) rows.push(await bench('swift single PUT', store, s, { sizeHint: s * MiB }));
+    await store.close();
   }
   console.log(table(rows));
 }
