@@ -99,7 +99,10 @@ async function serve(config: Config): Promise<void> {
       };
       process.once('SIGTERM', stop);
       process.once('SIGINT', stop);
-      console.log(`imago: ${workers} workers serving http://${bindHost}:${bindPort}`);
+      // Workers share one listening socket; its port (chosen by the OS for port 0) is known once one listens.
+      cluster.once('listening', (_w, addr) => {
+        console.log(`imago: serving the Images API on http://${bindHost}:${addr.port} (${workers} workers, data in ${config.dataDir})`);
+      });
       return;
     }
   }

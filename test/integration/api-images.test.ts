@@ -283,3 +283,25 @@ describe('delete, protect, deactivate, tags', () => {
     assert.equal((await api.put(`/v2/images/00000000-0000-4000-8000-000000000000/tags/x`)).status, 404);
   });
 });
+
+describe('several worker processes', () => {
+  test('workers = 2 share the port, the database and the store', async () => {
+    const multi = await startImago({ set: ['DEFAULT.workers=2'] });
+    try {
+      const c = client(multi.url);
+      const ids: string[] = [];
+      for (let i = 0; i < 10; i++) {
+        const img = await c.create({ name: `w${i}` });
+        assert.equal((await c.upload(`/v2/images/${img.id}/file`, Buffer.from(`data ${i}`))).status, 204);
+        ids.push(img.id);
+      }
+      const listed = (await c.get('/v2/images?limit=100')).json.images.map((i: { id: string }) => i.id);
+      for (const id of ids) assert.ok(listed.includes(id));
+      const got = await Promise.all(ids.map(async (id) => (await c.get(`/v2/images/${id}/file`)).text));
+      assert.deepEqual(got, ids.map((_, i) => `data ${i}`));
+      assert.match(multi.output(), /2 workers/);
+    } finally {
+      await multi.stop();
+    }
+  });
+});

@@ -66,3 +66,28 @@ test('file store: thin provisioning leaves holes, file_perm applies', async () =
   assert.equal(data.subarray(0, 5).toString(), 'start');
   assert.equal(data.subarray(-3).toString(), 'end');
 });
+
+test('file store: filesystem_store_datadirs — highest priority first, a folder without room is passed over', async () => {
+  const low = mkdtempSync(join(tmpdir(), 'imago-fs-low-'));
+  const high = mkdtempSync(join(tmpdir(), 'imago-fs-high-'));
+  const store = new FileStore({ id: 'file', dirs: [{ path: low, priority: 100 }, { path: high, priority: 200 }], filePerm: 0, chunkSize: 65536, thinProvisioning: false, locationMetadata: {} });
+  await store.init();
+  const w = await store.createWriter('prio', { sizeHint: 10 });
+  await w.write(Buffer.from('0123456789'));
+  const c = await w.commit();
+  assert.equal(c.url, `file://${join(high, 'prio')}`);
+  await assert.rejects(store.createWriter('huge', { sizeHint: Number.MAX_SAFE_INTEGER }), (e: unknown) => e instanceof StoreError && e.kind === 'storage_full');
+});
+
+test('file store options: datadirs with priorities, octal permissions, and their mistakes', async () => {
+  const { fileStoreOptionsFrom } = await import('../../src/stores/file.js');
+  const { OptionReader } = await import('../../src/config/options.js');
+  const { parseIni } = await import('../../src/config/ini.js');
+  const reader = (text: string) => new OptionReader(parseIni(`[glance_store]\n${text}`), 'glance_store');
+  const o = fileStoreOptionsFrom('file', reader('filesystem_store_datadirs = /a:100\nfilesystem_store_datadirs = /b:200\nfilesystem_store_file_perm = 640'), '/d', false);
+  assert.deepEqual(o.dirs, [{ path: '/a', priority: 100 }, { path: '/b', priority: 200 }]);
+  assert.equal(o.filePerm, 0o640);
+  assert.throws(() => fileStoreOptionsFrom('file', reader('filesystem_store_datadir = /x\nfilesystem_store_datadirs = /a:1'), '/d', false), /mutually exclusive/);
+  assert.throws(() => fileStoreOptionsFrom('file', reader('filesystem_store_file_perm = 200'), '/d', false), /owner read/);
+  assert.equal(fileStoreOptionsFrom('file', reader(''), '/default', true).locationMetadata.store, 'file');
+});
