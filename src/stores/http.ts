@@ -89,10 +89,14 @@ export class HttpStore implements Store {
         throw new ConfigError(`https_ca_certificates_file: cannot read ${opts.caFile}: ${(e as Error).message}`);
       }
     } else if (opts.insecure) {
-      (opts.log ?? console).warn(
-        `http store "${opts.id}": https_insecure is true (Glance's default), so certificates of https locations ` +
-          'are not verified; set https_insecure = false or https_ca_certificates_file',
-      );
+      // Said once, when an https location is first read: most deployments never read one.
+      this.insecureWarning = () => {
+        this.insecureWarning = undefined;
+        (opts.log ?? console).warn(
+          `http store "${opts.id}": https_insecure is true (Glance's default), so certificates of https locations ` +
+            'are not verified; set https_insecure = false or https_ca_certificates_file',
+        );
+      };
     }
     this.fetchBase = {
       policy: opts.policy,
@@ -177,7 +181,10 @@ export class HttpStore implements Store {
     throw await statusError(head, url);
   }
 
+  private insecureWarning: (() => void) | undefined;
+
   private async fetch(url: string, method: 'GET' | 'HEAD', headers: Record<string, string>, signal: AbortSignal | undefined): Promise<SafeResponse> {
+    if (url.startsWith('https:')) this.insecureWarning?.();
     if (!/^https?:\/\//i.test(url)) throw new StoreError('bad_uri', 'The http store reads only http:// and https:// locations');
     try {
       return await safeFetch(url, { ...this.fetchBase, method, headers, signal });

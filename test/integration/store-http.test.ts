@@ -149,8 +149,14 @@ describe('http store (real servers on 127.0.0.1)', () => {
     assert.deepEqual(store.capabilities, { write: false, delete: false, rangeRead: true });
     assert.deepEqual([...store.schemes], ['http', 'https']);
     assert.equal(registry.default.type, 'file');
-    assert.equal(warnings.length, 1);
-    assert.match(warnings[0]!, /https_insecure is true/);
+  });
+
+  test('https_insecure (Glance default) is warned about once, when an https location is first read', async () => {
+    const before = warnings.length;
+    await store.stat(`https://127.0.0.1:${tlsSrv.port}/image`).catch(() => undefined);
+    await store.stat(`https://127.0.0.1:${tlsSrv.port}/image`).catch(() => undefined);
+    assert.equal(warnings.length, before + 1);
+    assert.match(warnings.at(-1)!, /https_insecure is true/);
   });
 
   test('reads a whole image, with its size', async () => {
