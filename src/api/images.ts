@@ -1,7 +1,7 @@
 // /v2/images, /v2/images/{id}, actions and tags.
 
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { route, readJson } from '../http/route.js';
+import { absolute, route, readJson } from '../http/route.js';
 import { badRequest } from '../http/errors.js';
 import { parseChanges, patchDraft } from '../images/patch.js';
 import type { Services } from './services.js';
@@ -34,7 +34,7 @@ export function imageRoutes(app: FastifyInstance, s: Services): void {
     },
     POST: async (req, reply) => {
       const image = await s.images.create(req.ctx, await readJson(req));
-      reply.code(201).header('Location', `/v2/images/${image.id}`).type('application/json');
+      reply.code(201).header('Location', absolute(req, `/v2/images/${image.id}`)).type('application/json');
       const methods = s.config.api.enabledImportMethods;
       if (methods.length) reply.header('OpenStack-image-import-methods', methods.join(','));
       if (s.stores.multistore) reply.header('OpenStack-image-store-ids', s.stores.all().map((x) => x.id).join(','));

@@ -2,7 +2,7 @@
 // GET /v2/images/{id}/tasks; and the tasks API (/v2/tasks).
 
 import type { FastifyInstance } from 'fastify';
-import { header, imageDataBody, route, readJson } from '../http/route.js';
+import { absolute, header, imageDataBody, route, readJson } from '../http/route.js';
 import { badRequest, HttpError, notFound } from '../http/errors.js';
 import { imageTaskView, parseTaskListQuery, taskOr404, taskStubView, taskView, taskVisible } from '../tasks/tasks.js';
 import { queryPairs } from './images.js';
@@ -96,7 +96,7 @@ export function importRoutes(app: FastifyInstance, s: Services): void {
     POST: async (req, reply) => {
       s.authz.rule(req.ctx, 'tasks_api_access');
       const task = await s.importer.legacyTask(req.ctx, await readJson(req));
-      return reply.code(201).header('Location', `/v2/tasks/${task.id}`).type('application/json').send(taskView(task));
+      return reply.code(201).header('Location', absolute(req, `/v2/tasks/${task.id}`)).type('application/json').send(taskView(task));
     },
   });
 

@@ -3,7 +3,7 @@
 // Methods are listed in Glance's order, which is the order of the 405 Allow header.
 
 import type { FastifyInstance, FastifyReply } from 'fastify';
-import { readJson, route } from '../http/route.js';
+import { absolute, readJson, route } from '../http/route.js';
 import { queryPairs } from './images.js';
 import type { Services } from './services.js';
 
@@ -47,7 +47,7 @@ export function metadefRoutes(app: FastifyInstance, s: Services): void {
     GET: async (req, reply) => json(reply, await m.listNamespaces(req.ctx, queryPairs(req))),
     POST: async (req, reply) => {
       const { body, location } = await m.createNamespace(req.ctx, await readJson(req));
-      reply.header('Location', location);
+      reply.header('Location', absolute(req, location));
       return json(reply, body, 201);
     },
   });

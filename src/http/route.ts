@@ -101,3 +101,8 @@ export function imageDataBody(req: FastifyRequest): { body: AsyncIterable<Buffer
   const body = (req.body as AsyncIterable<Buffer> | undefined) ?? (async function* () {})();
   return { body, declaredSize: declared === undefined ? undefined : Number(declared), signal: abort.signal };
 }
+
+/** webob makes a relative Location absolute against the request's host; clients may rely on it. */
+export function absolute(req: FastifyRequest, path: string): string {
+  return `${req.protocol}://${req.headers.host ?? req.hostname}${path}`;
+}

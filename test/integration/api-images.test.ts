@@ -84,7 +84,7 @@ describe('create and show', () => {
   test('201 with Location, Glance defaults and null base attributes', async () => {
     const r = await api.post('/v2/images', { name: 'cirros', disk_format: 'qcow2', container_format: 'bare', os_distro: 'cirros', tags: ['a', 'a', 'b'] });
     assert.equal(r.status, 201);
-    assert.equal(r.headers.get('location'), `/v2/images/${r.json.id}`);
+    assert.equal(r.headers.get('location'), `${imago.url}/v2/images/${r.json.id}`);
     const i = r.json;
     assert.equal(i.status, 'queued');
     assert.equal(i.visibility, 'shared');

@@ -290,7 +290,7 @@ describe('import on a multistore deployment', () => {
       input: { import_from: `http://127.0.0.1:${web.port}/image.raw`, import_from_format: 'raw', image_properties: { name: 'from-task', container_format: 'bare' } },
     });
     assert.equal(r.status, 201, r.text);
-    assert.equal(r.headers.get('location'), `/v2/tasks/${r.json.id}`);
+    assert.equal(r.headers.get('location'), `${imago.url}/v2/tasks/${r.json.id}`);
     const task = await waitFor('the legacy task', async () => {
       const t = (await api.get(`/v2/tasks/${r.json.id}`)).json;
       return t.status === 'success' || t.status === 'failure' ? t : undefined;

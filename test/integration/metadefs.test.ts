@@ -114,7 +114,7 @@ describe('namespaces', () => {
   test('create, show, update (a full replace), delete', async () => {
     const created = await admin.post(NS, { namespace: 'crud-ns', display_name: 'CRUD', description: 'first' });
     assert.equal(created.status, 201);
-    assert.equal(created.headers.get('location'), `${NS}/crud-ns`);
+    assert.equal(created.headers.get('location'), `${imago.url}${NS}/crud-ns`);
     assert.deepEqual(
       { ...created.json, created_at: undefined, updated_at: undefined },
       {
