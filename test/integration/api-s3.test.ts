@@ -32,7 +32,9 @@ before(async () => {
     conf: `
 [DEFAULT]
 enabled_backends = objects:s3, local:file
-enabled_import_methods = [copy-image]
+enabled_import_methods = [copy-image, glance-direct]
+# Staged data goes to S3: any API node can finish an import another node staged.
+imago_staging_store = objects
 [glance_store]
 default_backend = objects
 [objects]
@@ -127,4 +129,20 @@ test('downloads fail over to the next copy when S3 is down, else 503', async () 
   } finally {
     s3.startGateway();
   }
+});
+
+test('staging into S3: glance-direct stages into the bucket and the import empties it', async () => {
+  const data = randomBytes(3 << 20);
+  const img = await api.create();
+  const st = await api.call('PUT', `/v2/images/${img.id}/stage`, { raw: data, headers: { 'Content-Type': 'application/octet-stream' } });
+  assert.equal(st.status, 204, st.text);
+  assert.ok((await objects()).includes(`staging-${img.id}`), 'the staged data is an object in the bucket');
+  assert.equal((await api.post(`/v2/images/${img.id}/import`, { method: { name: 'glance-direct' }, stores: ['local'] })).status, 202);
+  for (let i = 0; i < 100 && (await api.get(`/v2/images/${img.id}`)).json.status !== 'active'; i++) await sleep(100);
+  const done = (await api.get(`/v2/images/${img.id}`)).json;
+  assert.equal(done.status, 'active');
+  assert.equal(done.stores, 'local');
+  assert.ok(!(await objects()).includes(`staging-${img.id}`), 'staging emptied');
+  const back = Buffer.from(await (await fetch(`${imago.url}/v2/images/${img.id}/file`)).arrayBuffer());
+  assert.ok(back.equals(data));
 });

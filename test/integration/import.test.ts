@@ -217,6 +217,12 @@ describe('import on a multistore deployment', () => {
       const tasks = (await taskDone(api, loc.id)) as { status: string }[];
       assert.equal(tasks.at(-1)!.status, 'failure', `copy-image ${path}`);
       assert.ok(!storeFiles(imago, 'cheap').includes(loc.id));
+      // The 2.17 location API reads the bytes to hash them: it inspects them too.
+      const viaApi = await api.create({ disk_format: format });
+      assert.equal((await api.post(`/v2/images/${viaApi.id}/locations`, { url: `http://127.0.0.1:${web.port}${path}` })).status, 202);
+      const [lt] = (await taskDone(api, viaApi.id)) as { status: string }[];
+      assert.equal(lt!.status, 'failure', `location API ${path}`);
+      assert.equal((await api.get(`/v2/images/${viaApi.id}`)).json.status, 'queued');
     }
     assert.ok(!storeFiles(imago, 'fast').some((f) => f.startsWith('.imago-partial')));
   });
@@ -311,6 +317,23 @@ describe('import on a multistore deployment', () => {
     assert.equal((await member.get('/v2/tasks')).status, 403, 'tasks_api_access is admin-only');
     const blocked = await api.post('/v2/tasks', { type: 'import', input: { import_from: 'http://169.254.169.254/', import_from_format: 'raw', image_properties: {} } });
     assert.equal(blocked.status, 400, 'the legacy task obeys the URL policy too');
+  });
+});
+
+describe('task expiry', () => {
+  test('finished tasks disappear after [task] task_time_to_live hours', async () => {
+    const imago = await startImago({ conf: conf('[task]\ntask_time_to_live = 0') });
+    try {
+      const api = client(imago.url, { project: 'p1', roles: 'admin,member,reader' });
+      const img = await api.create();
+      await api.post(`/v2/images/${img.id}/import`, { method: { name: 'web-download', uri: `http://127.0.0.1:${web.port}/image.raw` } });
+      await waitFor('the import', async () => ((await api.get(`/v2/images/${img.id}`)).json.status === 'active' ? true : undefined));
+      await sleep(20);
+      assert.deepEqual((await api.get(`/v2/images/${img.id}/tasks`)).json.tasks, [], 'expired tasks are gone');
+      assert.equal((await api.get('/v2/tasks')).json.tasks.length, 0);
+    } finally {
+      await imago.stop();
+    }
   });
 });
 
