@@ -69,12 +69,29 @@ port_in_use() {
   (exec 3<>"/dev/tcp/$host/$port") 2>/dev/null
 }
 
+# running PID: the process exists and is not a zombie (PID 1 in a container reaps orphans lazily,
+# so kill -0 alone would call a dead daemon alive).
+running() { [ -r "/proc/$1/status" ] && ! grep -q '^State:[[:space:]]*Z' "/proc/$1/status" 2>/dev/null; }
+
+# pidfile_pid PIDFILE: print the pid recorded in PIDFILE (fails if there is none).
+pidfile_pid() { [ -s "$1" ] && cat "$1"; }
+
 # pid_alive PIDFILE: true if the pid in PIDFILE is a live process.
 pid_alive() {
-  local f=$1 pid
-  [ -s "$f" ] || return 1
-  pid=$(cat "$f")
-  [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null
+  local pid
+  pid=$(pidfile_pid "$1") && [ -n "$pid" ] && running "$pid"
+}
+
+# closefds_exec CMD...: close every fd above 2, then exec CMD. Call it only in a child (a background
+# job or a ( subshell )): a daemon must not hold a pipe of whoever started us, or a CI runner that
+# waits for EOF on its pipes would hang.
+closefds_exec() {
+  local fd
+  for fd in "/proc/$BASHPID/fd"/*; do
+    fd=${fd##*/}
+    [ "$fd" -gt 2 ] 2>/dev/null && eval "exec $fd>&-" 2>/dev/null
+  done
+  exec "$@"
 }
 
 # wait_http URL SECONDS [EXPECTED_CODES_REGEX]

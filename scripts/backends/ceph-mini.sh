@@ -25,6 +25,7 @@
 #   CEPH_MINI_RGW (1 | 0: skip radosgw when only RBD is needed),
 #   CEPH_MINI_SELFTEST (1 | 0), CEPH_MINI_TIMEOUT (seconds per wait step, 120).
 set -euo pipefail
+. "$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/lib.sh"
 # `env` exports these for clients; daemons started from such a shell would pick them up
 # (CEPH_KEYRING makes radosgw present the admin key as client.rgw.gw and fail cephx).
 unset CEPH_KEYRING CEPH_CLIENT_ID CEPH_ARGS
@@ -63,23 +64,9 @@ c_ceph() { timeout 60 ceph -c "$CONF" --connect-timeout 20 "$@"; }
 c_rbd() { timeout 120 rbd -c "$CONF" "$@"; }
 c_rgwadmin() { timeout 120 radosgw-admin -c "$CONF" "$@"; }
 
-pid_of() { [ -s "$DIR/run/$1.pid" ] && cat "$DIR/run/$1.pid"; }
-# running <pid>: the process exists and is not a zombie (PID 1 here reaps orphans lazily)
-running() { [ -r "/proc/$1/status" ] && ! grep -q '^State:[[:space:]]*Z' "/proc/$1/status" 2>/dev/null; }
+pid_of() { pidfile_pid "$DIR/run/$1.pid"; }
 # dead <daemon>: its PID file exists but the process is gone (daemons write it right after forking)
 dead() { local p; p=$(pid_of "$1" 2>/dev/null) && [ -n "$p" ] && ! running "$p"; }
-port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-# closefds_exec <cmd...>: close every fd above 2, then exec the command. Call it only in a child
-# (a background job or a ( subshell )): a daemon must not hold a pipe of whoever called us, or a CI
-# runner that waits for EOF on its pipes would hang.
-closefds_exec() {
-  local fd
-  for fd in "/proc/$BASHPID/fd"/*; do
-    fd=${fd##*/}
-    [ "$fd" -gt 2 ] 2>/dev/null && eval "exec $fd>&-" 2>/dev/null
-  done
-  exec "$@"
-}
 
 # wait_for <seconds> <description> <daemon-or-"-"> <command...>: poll until the command succeeds;
 # fail fast if the named daemon died.

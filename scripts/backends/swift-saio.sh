@@ -66,21 +66,9 @@ die() {
   exit 1
 }
 
-# running <pid>: true while the process exists and is not a zombie
-running() { [ -r "/proc/$1/status" ] && ! grep -q '^State:[[:space:]]*Z' "/proc/$1/status" 2>/dev/null; }
-pid_of() { [ -s "$DIR/run/$1.pid" ] && cat "$DIR/run/$1.pid"; }
-alive() { local p; p=$(pid_of "$1" 2>/dev/null) && [ -n "$p" ] && running "$p"; }
+pid_of() { pidfile_pid "$DIR/run/$1.pid"; }
+alive() { pid_alive "$DIR/run/$1.pid"; }
 dead() { ! alive "$1"; }
-# closefds_exec <cmd...>: close every fd above 2, then exec (a daemon must not hold a pipe of
-# whoever called us, or a test runner waiting for EOF would hang). Only in a child.
-closefds_exec() {
-  local fd
-  for fd in "/proc/$BASHPID/fd"/*; do
-    fd=${fd##*/}
-    [ "$fd" -gt 2 ] 2>/dev/null && eval "exec $fd>&-" 2>/dev/null
-  done
-  exec "$@"
-}
 
 # wait_for <seconds> <description> <service-or-"-"> <command...>
 wait_for() {
