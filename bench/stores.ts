@@ -19,7 +19,7 @@ import { FileStore } from '../src/stores/file.js';
 import { S3Store } from '../src/stores/s3.js';
 import { SwiftStore } from '../src/stores/swift.js';
 import type { Store, WriteOptions } from '../src/stores/store.js';
-import { s3Backend, type S3Backend } from '../test/integration/backends.js';
+import { s3Backend, s3StoreOptions, type S3Backend } from '../test/integration/backends.js';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { resolve } from 'node:path';
 
@@ -129,22 +129,7 @@ async function main(): Promise<void> {
     if (be.startMs !== undefined) console.error(`ceph-mini started in ${(be.startMs / 1000).toFixed(1)} s`);
     const bucket = 'imago-bench'; // fixed: runs against an external S3 leave no trail of buckets
     const make = (largeObjectSize: number) =>
-      new S3Store({
-        id: 's3',
-        endpoint: be.endpoint,
-        region: be.region,
-        accessKey: be.accessKey,
-        secretKey: be.secretKey,
-        bucket,
-        createBucketOnPut: true,
-        pathStyle: true,
-        largeObjectSize,
-        partSize: 10 * MiB,
-        threadPools: 10,
-        requestChecksumCalculation: 'WHEN_REQUIRED',
-        responseChecksumValidation: 'WHEN_REQUIRED',
-        locationMetadata: {},
-      });
+      new S3Store(s3StoreOptions(be, bucket, { largeObjectSize, partSize: 10 * MiB, threadPools: 10 }));
     try {
       if (wanted.has('s3')) {
         const store = make(100 * MiB);

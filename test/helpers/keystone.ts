@@ -34,6 +34,23 @@ function fromEnv(env: Record<string, string | undefined>): KeystoneEnv {
   };
 }
 
+/** glance-api.conf lines that put imago behind this Keystone as its service user; `extra` is appended. */
+export function keystoneAuthConf(ks: KeystoneEnv, extra = ''): string {
+  return `
+[paste_deploy]
+flavor = keystone
+[keystone_authtoken]
+www_authenticate_uri = ${ks.url}
+auth_url = ${ks.url}
+username = ${ks.service.user}
+password = ${ks.service.password}
+project_name = ${ks.service.project}
+user_domain_name = Default
+project_domain_name = Default
+${extra}
+`;
+}
+
 function script(args: string[]): string {
   const r = spawnSync('bash', [resolve(REPO_ROOT, 'scripts/keystone.sh'), ...args], {
     encoding: 'utf8',

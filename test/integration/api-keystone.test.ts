@@ -6,7 +6,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { ensureKeystone, issueToken, KeystoneAdmin, passwordAuth, type KeystoneEnv } from '../helpers/keystone.js';
+import { ensureKeystone, issueToken, keystoneAuthConf, KeystoneAdmin, passwordAuth, type KeystoneEnv } from '../helpers/keystone.js';
 import { startImago, type Imago } from '../helpers/server.js';
 
 let ks: KeystoneEnv;
@@ -18,20 +18,7 @@ before(async () => {
   ks = ensureKeystone();
   admin = new KeystoneAdmin(ks);
   imago = await startImago({
-    conf: `
-[paste_deploy]
-flavor = keystone
-
-[keystone_authtoken]
-www_authenticate_uri = ${ks.url}
-auth_url = ${ks.url}
-username = ${ks.service.user}
-password = ${ks.service.password}
-project_name = ${ks.service.project}
-user_domain_name = Default
-project_domain_name = Default
-token_cache_time = 2
-`,
+    conf: keystoneAuthConf(ks, '[keystone_authtoken]\ntoken_cache_time = 2'),
   });
 });
 after(async () => {

@@ -5,6 +5,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { delimiter, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { S3StoreOptions } from '../../src/stores/s3.js';
 
 /** The repository root: the nearest folder above this file with a package.json (works from dist/ too). */
 export function repoRoot(): string {
@@ -45,6 +46,27 @@ export interface S3Backend {
   startedHere: boolean;
   /** Wall time of `ceph-mini.sh start` when started here. */
   startMs?: number;
+}
+
+/** S3 store options for a bucket on this backend (path-style, checksums only where S3 requires them). */
+export function s3StoreOptions(be: S3Backend, bucket: string, over: Partial<S3StoreOptions> = {}): S3StoreOptions {
+  return {
+    id: 's3',
+    endpoint: be.endpoint,
+    region: be.region,
+    accessKey: be.accessKey,
+    secretKey: be.secretKey,
+    bucket,
+    createBucketOnPut: true,
+    pathStyle: true,
+    largeObjectSize: 8 * 1024 * 1024,
+    partSize: 5 * 1024 * 1024,
+    threadPools: 3,
+    requestChecksumCalculation: 'WHEN_REQUIRED',
+    responseChecksumValidation: 'WHEN_REQUIRED',
+    locationMetadata: {},
+    ...over,
+  };
 }
 
 const CEPH_PACKAGES = 'ceph-mon ceph-osd radosgw ceph-common s3cmd';

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { ensureKeystone, issueToken, KeystoneAdmin, passwordAuth, type KeystoneEnv } from '../helpers/keystone.js';
+import { ensureKeystone, issueToken, keystoneAuthConf, KeystoneAdmin, passwordAuth, type KeystoneEnv } from '../helpers/keystone.js';
 import { startImago, type Imago } from '../helpers/server.js';
 import { qemuImg, Workdir } from '../helpers/images.js';
 
@@ -21,21 +21,8 @@ const region = `ImagoRemote-${randomUUID().slice(0, 8)}`;
 const cleanup: (() => Promise<unknown>)[] = [];
 const work = new Workdir();
 
-const keystoneConf = (extra = '') => `
-[DEFAULT]
-enabled_import_methods = [glance-direct,web-download,copy-image,glance-download]
-[paste_deploy]
-flavor = keystone
-[keystone_authtoken]
-www_authenticate_uri = ${ks.url}
-auth_url = ${ks.url}
-username = ${ks.service.user}
-password = ${ks.service.password}
-project_name = ${ks.service.project}
-user_domain_name = Default
-project_domain_name = Default
-${extra}
-`;
+const keystoneConf = (extra = '') =>
+  keystoneAuthConf(ks, `[DEFAULT]\nenabled_import_methods = [glance-direct,web-download,copy-image,glance-download]\n${extra}`);
 
 before(async () => {
   ks = ensureKeystone();

@@ -21,7 +21,7 @@ import { S3Store, type S3StoreOptions } from '../../src/stores/s3.js';
 import { StoreRegistry } from '../../src/stores/registry.js';
 import type { Store } from '../../src/stores/store.js';
 import { assertKind, describeMeasure, kindOf, MEASURE_SLACK, measureWrite, readAll, runStoreConformance, sha, waitFor, writeAll } from '../stores/conformance.js';
-import { s3Backend, type S3Backend } from './backends.js';
+import { s3Backend, s3StoreOptions, type S3Backend } from './backends.js';
 
 const MiB = 1 << 20;
 
@@ -58,23 +58,7 @@ if (!backend) {
     raw.destroy();
   });
 
-  const base = (over: Partial<S3StoreOptions> = {}): S3StoreOptions => ({
-    id: 's3',
-    endpoint: be.endpoint,
-    region: be.region,
-    accessKey: be.accessKey,
-    secretKey: be.secretKey,
-    bucket,
-    createBucketOnPut: true,
-    pathStyle: true,
-    largeObjectSize: 8 * MiB,
-    partSize: 5 * MiB,
-    threadPools: 3,
-    requestChecksumCalculation: 'WHEN_REQUIRED',
-    responseChecksumValidation: 'WHEN_REQUIRED',
-    locationMetadata: {},
-    ...over,
-  });
+  const base = (over: Partial<S3StoreOptions> = {}): S3StoreOptions => s3StoreOptions(be, bucket, over);
   const make = async (over: Partial<S3StoreOptions> = {}) => {
     const s = new S3Store(base(over));
     await s.init();
