@@ -64,7 +64,8 @@ export class ImageCache {
   private timer: NodeJS.Timeout | undefined;
   private prefetching: Promise<void> | undefined;
   private prefetchAgain = false;
-  private closed = false;
+  /** Fires on close(): stops the prefetcher's reads. */
+  private readonly stopping = new AbortController();
 
   constructor(private readonly d: ImageCacheDeps) {
     this.files = new FileStore({
@@ -94,8 +95,12 @@ export class ImageCache {
     this.timer.unref();
   }
 
+  private get closed(): boolean {
+    return this.stopping.signal.aborted;
+  }
+
   async close(): Promise<void> {
-    this.closed = true;
+    this.stopping.abort(new Error('The server is shutting down'));
     if (this.timer) clearInterval(this.timer);
     for (const a of this.writing.values()) a.abort(new Error('The server is shutting down'));
     await this.prefetching;
@@ -240,7 +245,7 @@ export class ImageCache {
     // The record goes first so that nobody starts serving a file about to disappear;
     // a reader that already opened it keeps reading (the inode lives on until closed).
     await this.d.repo.remove(imageId);
-    await rm(join(this.d.options.dir, imageId), { force: true });
+    if (ENTRY_NAME.test(imageId)) await rm(join(this.d.options.dir, imageId), { force: true });
   }
 
   /** Evicts the least recently accessed images until the cache fits image_cache_max_size. */
@@ -352,17 +357,23 @@ export class ImageCache {
     // A download is teeing it in right now; look again once that had time to finish.
     if (this.writing.has(imageId)) return 'retry';
     for (const loc of this.d.sortLocations(image.locations.filter((l) => l.status === 'active'))) {
-      if (this.closed) return 'retry';
       let stream: Readable;
       try {
-        stream = (await this.d.stores.forLocation(loc.url, loc.metadata).open(loc.url)).stream;
+        stream = (await this.d.stores.forLocation(loc.url, loc.metadata).open(loc.url, { signal: this.stopping.signal })).stream;
       } catch (e) {
+        if (this.closed) return 'retry';
         this.log(`prefetching image ${imageId}: a location could not be read: ${(e as Error).message}`);
         continue;
       }
       if (await this.write(image, stream)) return 'done';
       stream.destroy();
       if (this.closed) return 'retry';
+      // Taken off the queue meanwhile (purge, clear), or cached by another worker of this node.
+      if (!(await this.d.repo.isQueued(imageId))) return 'done';
+      if (await this.holds(image)) {
+        await this.d.repo.dequeue(imageId);
+        return 'done';
+      }
     }
     return 'retry';
   }
