@@ -1,7 +1,7 @@
 // Copies a download into the cache while it streams to the client: the bytes
-// go on to the client at once and are handed, one chunk at a time, to a
-// consumer (the cache writer). Memory stays bounded: the next chunk is only
-// accepted once the writer took the previous one. The writer learns when the
+// go on to the client at once and are handed to a consumer (the cache writer).
+// Memory stays bounded: once 8 MiB wait for the writer, the download waits for
+// it too (as Glance's tee, whose writes are inline). The writer learns when the
 // download ended early (client gone, store error) and then drops what it has;
 // if the writer gives up (disk full, bad checksum) the download goes on alone.
 
@@ -14,28 +14,40 @@ export class DownloadEndedEarly extends Error {
   }
 }
 
-/** A one-slot hand-over from a stream to an async consumer. */
+/** Bytes handed over but not yet taken by the consumer, at most (beyond one chunk). */
+const HANDOFF_LIMIT = 8 << 20;
+
+/**
+ * A bounded hand-over from a stream to an async consumer: up to `limit` bytes wait
+ * for the consumer, so that a disk write in progress does not stall the download.
+ */
 export class Handoff implements AsyncIterable<Buffer> {
-  private slot: { chunk: Buffer; taken: () => void } | undefined;
+  private queue: Buffer[] = [];
+  private queued = 0;
   private ended = false;
   private failure: Error | undefined;
   /** The consumer stopped reading: chunks are no longer handed over. */
   private abandoned = false;
-  private wake: (() => void) | undefined;
+  /** The consumer waiting for a chunk, the producer waiting for room. */
+  private wakeConsumer: (() => void) | undefined;
+  private wakeProducer: (() => void) | undefined;
 
-  /** Resolves once the consumer took the chunk (at once if it is gone). */
+  constructor(private readonly limit = HANDOFF_LIMIT) {}
+
+  /** Resolves once there is room for more (at once if the consumer is gone). */
   put(chunk: Buffer): Promise<void> {
     if (this.abandoned || this.ended) return Promise.resolve();
-    return new Promise((taken) => {
-      this.slot = { chunk, taken };
-      this.notify();
-    });
+    this.queue.push(chunk);
+    this.queued += chunk.length;
+    this.notifyConsumer();
+    if (this.queued <= this.limit) return Promise.resolve();
+    return new Promise((room) => (this.wakeProducer = room));
   }
 
   /** The stream completed: the consumer sees the end after the last chunk. */
   end(): void {
     this.ended = true;
-    this.notify();
+    this.notifyConsumer();
   }
 
   /** The stream ended early: the consumer's next read throws. No effect after end(). */
@@ -43,39 +55,46 @@ export class Handoff implements AsyncIterable<Buffer> {
     if (this.ended) return;
     this.ended = true;
     this.failure = e;
-    this.release();
-    this.notify();
+    this.drop();
+    this.notifyConsumer();
   }
 
   /** Called by the consumer when it stops reading, whatever the reason. */
   abandon(): void {
     this.abandoned = true;
-    this.release();
+    this.drop();
   }
 
-  private release(): void {
-    this.slot?.taken();
-    this.slot = undefined;
+  private drop(): void {
+    this.queue = [];
+    this.queued = 0;
+    this.notifyProducer();
   }
 
-  private notify(): void {
-    const w = this.wake;
-    this.wake = undefined;
+  private notifyConsumer(): void {
+    const w = this.wakeConsumer;
+    this.wakeConsumer = undefined;
+    w?.();
+  }
+
+  private notifyProducer(): void {
+    const w = this.wakeProducer;
+    this.wakeProducer = undefined;
     w?.();
   }
 
   async *[Symbol.asyncIterator](): AsyncIterator<Buffer> {
     for (;;) {
       if (this.failure) throw this.failure;
-      const s = this.slot;
-      if (s) {
-        this.slot = undefined;
-        s.taken();
-        yield s.chunk;
+      const chunk = this.queue.shift();
+      if (chunk) {
+        this.queued -= chunk.length;
+        if (this.queued <= this.limit) this.notifyProducer();
+        yield chunk;
         continue;
       }
       if (this.ended) return;
-      await new Promise<void>((r) => (this.wake = r));
+      await new Promise<void>((r) => (this.wakeConsumer = r));
     }
   }
 }
