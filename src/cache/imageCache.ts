@@ -15,7 +15,7 @@
 // node share the folder and the records; the link() commit and the queue's
 // claims keep them from stepping on each other.
 
-import { readdir, rm, stat } from 'node:fs/promises';
+import { mkdir, readdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { pipeline, type Readable } from 'node:stream';
@@ -82,9 +82,10 @@ export class ImageCache {
     return this.d.options.maxSize;
   }
 
-  /** Creates the folder; start() then runs the background work. */
+  /** Creates the folder; start() then runs the background work (its first cleaning sweeps what a crash left). */
   async init(): Promise<void> {
-    await this.files.init();
+    // Not FileStore.init(): its sweep would use the file store's staleness, not image_cache_stall_time.
+    await mkdir(this.d.options.dir, { recursive: true });
   }
 
   /** Starts the prefetcher and the periodic maintenance. */

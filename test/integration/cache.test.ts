@@ -432,6 +432,35 @@ describe('nodes', () => {
   });
 });
 
+describe('restart', () => {
+  test('the cache outlives a restart, and what a crash left half-written is swept at start', async () => {
+    const first = await cacheNode(['DEFAULT.image_cache_stall_time=60']);
+    const data = randomBytes(20_000);
+    const id = await activeImage(first.api, data);
+    await first.api.put(`/v2/cache/${id}`);
+    await until('the prefetcher', () => entry(first.api, id));
+    const stalled = join(first.cacheDir, `.imago-partial-${id}-cccccccccccc`);
+    writeFileSync(stalled, 'half');
+    const old = new Date(Date.now() - 120_000);
+    utimesSync(stalled, old, old);
+    const exited = new Promise((r) => first.imago.proc.once('exit', r));
+    first.imago.proc.kill('SIGKILL');
+    await exited;
+    const { dataDir } = first.imago;
+    const again = await startImago({ dataDir, set: [`DEFAULT.image_cache_dir=${first.cacheDir}`, 'DEFAULT.image_cache_stall_time=60'] });
+    try {
+      const api = client(again.url);
+      await until('the sweep at start', async () => !existsSync(stalled));
+      unlinkSync(join(dataDir, 'images', id));
+      const r = await fetch(`${again.url}/v2/images/${id}/file`);
+      assert.ok(Buffer.from(await r.arrayBuffer()).equals(data));
+      assert.equal((await entry(api, id))!.hits, 1);
+    } finally {
+      await again.stop();
+    }
+  });
+});
+
 describe('without image_cache_dir', () => {
   let plain: Imago;
   before(async () => {
