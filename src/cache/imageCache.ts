@@ -78,10 +78,6 @@ export class ImageCache {
     });
   }
 
-  get maxSize(): number {
-    return this.d.options.maxSize;
-  }
-
   /** Creates the folder; start() then runs the background work (its first cleaning sweeps what a crash left). */
   async init(): Promise<void> {
     // Not FileStore.init(): its sweep would use the file store's staleness, not image_cache_stall_time.
