@@ -21,6 +21,9 @@ import { schemaRoutes } from './api/schemas.js';
 import { discoveryRoutes } from './api/discovery.js';
 import { importRoutes } from './api/imports.js';
 import { metadefRoutes } from './api/metadefs.js';
+import { cacheRoutes } from './api/cache.js';
+import { ImageCache } from './cache/imageCache.js';
+import { CacheRepository } from './cache/repository.js';
 import { MetadefRepository } from './metadefs/repository.js';
 import { MetadefService } from './metadefs/service.js';
 import { Importer } from './imports/importer.js';
@@ -55,7 +58,18 @@ export async function createServer(config: Config, opts: { migrate?: boolean; lo
   const locations = new LocationRules(config, stores);
   const repo = new ImageRepository(db);
   const staging = await StagingArea.fromConfig(config, stores);
-  const images = new ImageService({
+  const cacheDir = config.cache.dir;
+  const cache = cacheDir
+    ? new ImageCache({
+        options: { ...config.cache, dir: cacheDir },
+        repo: new CacheRepository(db, config.cache.nodeReference),
+        images: repo,
+        stores,
+        sortLocations: (locs) => images.sortLocations(locs),
+      })
+    : undefined;
+  await cache?.init();
+  const images: ImageService = new ImageService({
     config,
     repo,
     members: memberRepo,
@@ -64,8 +78,12 @@ export async function createServer(config: Config, opts: { migrate?: boolean; lo
     stores,
     formatPolicy,
     locations,
-    // Staged data of a deleted image goes with it, as in Glance.
-    afterDelete: (img) => staging.remove(img.properties.os_glance_staged_url),
+    // Staged data and the cached copy of a deleted image go with it, as in Glance.
+    afterDelete: async (img) => {
+      await staging.remove(img.properties.os_glance_staged_url);
+      await cache?.purge(img.id);
+    },
+    cache,
   });
   const members = new MemberService(memberRepo, authz, config.api.imageMemberQuota);
   const tasks = new TaskRepository(db, config.imports.taskTimeToLiveHours);
@@ -82,13 +100,16 @@ export async function createServer(config: Config, opts: { migrate?: boolean; lo
     urlPolicy: new UrlPolicy(importFilteringFrom(config)),
     locations,
   });
-  if (opts.janitor !== false) importer.startJanitor();
+  if (opts.janitor !== false) {
+    importer.startJanitor();
+    cache?.start();
+  }
   const metadefs = new MetadefService(new MetadefRepository(db), authz, config.api);
-  const services: Services = { config, images, members, schemas, stores, authz, importer, tasks, metadefs };
+  const services: Services = { config, images, members, schemas, stores, authz, importer, tasks, metadefs, cache };
   const app = buildApp({
     config,
     auth: authenticatorFromConfig(config, (ctx) => authz.isAdmin(ctx)),
-    features: { multistore: stores.multistore, cache: false, locationsApi: true },
+    features: { multistore: stores.multistore, cache: cache !== undefined, locationsApi: true },
     logger: opts.logger,
     routes: (v2) => {
       imageRoutes(v2, services);
@@ -98,6 +119,7 @@ export async function createServer(config: Config, opts: { migrate?: boolean; lo
       discoveryRoutes(v2, services);
       importRoutes(v2, services);
       metadefRoutes(v2, services);
+      cacheRoutes(v2, services);
     },
   });
   return {
@@ -107,6 +129,7 @@ export async function createServer(config: Config, opts: { migrate?: boolean; lo
     async close() {
       await importer.close();
       await app.close();
+      await cache?.close();
       await stores.close();
       await db.destroy();
       await closeHashPool();

@@ -30,7 +30,7 @@ done
 
 PORT=${IMAGO_CONFORMANCE_PORT:-9393}
 STATE=${IMAGO_CONFORMANCE_STATE:-/tmp/imago-conformance}
-FEATURES=${IMAGO_TEMPEST_FEATURES:-import_image,os_glance_reserved,manage_locations}
+FEATURES=${IMAGO_TEMPEST_FEATURES:-import_image,os_glance_reserved,manage_locations,image_caching}
 REMOTE_PORT=$((PORT + 1))
 EXPECTED=$HERE/expected-failures.txt
 
@@ -72,6 +72,8 @@ show_multiple_locations = true
 enforce_secure_rbac = $secure
 enabled_import_methods = [glance-direct,web-download,copy-image,glance-download]
 worker_self_reference_url = http://127.0.0.1:$PORT
+# The image cache (Tempest's image_caching); each node gets its own folder (set below).
+image_cache_dir = $STATE/cache-$PORT
 
 [oslo_policy]
 enforce_new_defaults = $secure
@@ -117,7 +119,8 @@ CONF
   local p
   for p in "$PORT" "$REMOTE_PORT"; do
     node --max-semi-space-size=1 --enable-source-maps "$ROOT/dist/src/cli/main.js" serve --config-file "$STATE/glance-api.conf" \
-      --bind-port "$p" --set "DEFAULT.worker_self_reference_url=http://127.0.0.1:$p" >"$STATE/imago-$p.log" 2>&1 &
+      --bind-port "$p" --set "DEFAULT.worker_self_reference_url=http://127.0.0.1:$p" \
+      --set "DEFAULT.image_cache_dir=$STATE/cache-$p" >"$STATE/imago-$p.log" 2>&1 &
     IMAGO_PIDS+=($!)
   done
   for p in "$PORT" "$REMOTE_PORT"; do

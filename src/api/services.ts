@@ -7,6 +7,7 @@ import type { ImageAuthorizer } from '../images/authz.js';
 import type { Importer } from '../imports/importer.js';
 import type { TaskRepository } from '../tasks/tasks.js';
 import type { MetadefService } from '../metadefs/service.js';
+import type { ImageCache } from '../cache/imageCache.js';
 
 /** What the route modules need; built once in src/server.ts. */
 export interface Services {
@@ -19,4 +20,6 @@ export interface Services {
   importer: Importer;
   tasks: TaskRepository;
   metadefs: MetadefService;
+  /** The image cache, when [DEFAULT] image_cache_dir is set. */
+  cache: ImageCache | undefined;
 }

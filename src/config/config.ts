@@ -3,6 +3,7 @@
 // Nothing else in imago reads process.env or parses config files.
 
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { createHash, getHashes } from 'node:crypto';
 import { mergeIni, parseIni, type IniSections } from './ini.js';
@@ -69,6 +70,19 @@ export interface Config {
     httpRetries: number;
   };
   readonly auth: { flavor: 'none' | 'keystone'; pasteFlavor: string | undefined };
+  /** Glance's image cache ([DEFAULT] image_cache_*); off unless image_cache_dir is set. */
+  readonly cache: {
+    /** image_cache_dir: cached files live here, one per image, named by its id. */
+    dir: string | undefined;
+    /** image_cache_max_size: the in-process pruner keeps the cache at or below this many bytes. */
+    maxSize: number;
+    /** image_cache_stall_time: seconds before an untouched partial file is removed. */
+    stallTimeSeconds: number;
+    /** image_cache_driver as written (sqlite, centralized_db, xattr): all keep their records in imago's database. */
+    driver: string;
+    /** This node's key for its cache records: worker_self_reference_url, else the host name. */
+    nodeReference: string;
+  };
   /** Reader over [glance_store] (legacy single-store options and multistore defaults). */
   readonly glanceStore: OptionReader;
   /** Reader over any section, e.g. a store's own section. */
@@ -176,6 +190,7 @@ export function loadConfig(inputs: ConfigInputs = {}): Config {
     },
     database: { connection: new OptionReader(sections, 'database').str('connection', `sqlite:///${join(dataDir, 'imago.sqlite')}`) },
     auth: { flavor, pasteFlavor },
+    cache: cacheOptions(d, cwd),
     imports: {
       plugins: new OptionReader(sections, 'image_import_opts').list('image_import_plugins', []),
       conversionFormat: new OptionReader(sections, 'image_conversion').str('output_format', 'raw'),
@@ -198,6 +213,23 @@ export function loadConfig(inputs: ConfigInputs = {}): Config {
     },
     glanceStore,
     section: (name, fallback) => new OptionReader(sections, name, fallback),
+  };
+}
+
+const CACHE_DRIVERS = ['sqlite', 'centralized_db', 'xattr'];
+
+function cacheOptions(d: OptionReader, cwd: string): Config['cache'] {
+  const dir = d.str('image_cache_dir');
+  const driver = d.str('image_cache_driver', 'sqlite').toLowerCase();
+  if (!CACHE_DRIVERS.includes(driver)) {
+    throw new ConfigError(`[DEFAULT] image_cache_driver: "${driver}" is not one of ${CACHE_DRIVERS.join(', ')}`);
+  }
+  return {
+    dir: dir ? resolve(cwd, dir) : undefined,
+    maxSize: d.size('image_cache_max_size', 10 * 1024 ** 3),
+    stallTimeSeconds: d.int('image_cache_stall_time', 86400, 0),
+    driver,
+    nodeReference: d.str('worker_self_reference_url') || hostname(),
   };
 }
 

@@ -21,6 +21,12 @@ export class SizeMismatchError extends Error {
   }
 }
 
+export class ChecksumMismatchError extends Error {
+  constructor(expected: string, actual: string) {
+    super(`Checksum mismatch: expected md5 ${expected}, got ${actual}.`);
+  }
+}
+
 /** Sees every chunk in order, e.g. the format inspector; throwing from feed() or finish() aborts the upload. */
 export interface StreamObserver {
   feed(chunk: Buffer): void;
@@ -39,6 +45,8 @@ export interface IngestOptions {
   declaredSize?: number | undefined;
   observers?: StreamObserver[];
   signal?: AbortSignal | undefined;
+  /** The md5 the data must have (copies of existing data, e.g. the image cache): checked before commit. */
+  expectedChecksum?: string | undefined;
 }
 
 export interface IngestResult extends CommittedData {
@@ -75,6 +83,9 @@ export async function ingest(source: AsyncIterable<Buffer>, writer: StoreWriter,
     if (opts.declaredSize !== undefined && size !== opts.declaredSize) throw new SizeMismatchError(opts.declaredSize, size);
     for (const o of opts.observers ?? []) o.finish?.();
     const digests = await hasher.digest();
+    if (opts.expectedChecksum !== undefined && digests.md5 !== opts.expectedChecksum) {
+      throw new ChecksumMismatchError(opts.expectedChecksum, digests.md5!);
+    }
     const committed = await writer.commit();
     return {
       ...committed,

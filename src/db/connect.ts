@@ -11,11 +11,13 @@ import type { Database } from './schema.js';
 import * as m0001 from './migrations/0001_images.js';
 import * as m0002 from './migrations/0002_tasks.js';
 import * as m0003 from './migrations/0003_metadefs.js';
+import * as m0004 from './migrations/0004_image_cache.js';
 
 const MIGRATIONS: Record<string, Migration> = {
   '0001_images': m0001,
   '0002_tasks': m0002,
   '0003_metadefs': m0003,
+  '0004_image_cache': m0004,
 };
 
 class StaticMigrations implements MigrationProvider {

@@ -136,6 +136,25 @@ export interface MetadefNamespaceResourceTypesTable {
   updated_at: string | null;
 }
 
+/** The image cache (src/cache): times are epoch seconds. */
+export interface CachedImagesTable {
+  node_reference: string;
+  image_id: string;
+  size: number;
+  checksum: string;
+  hits: Generated<number>;
+  last_accessed: number;
+  last_modified: number;
+}
+
+export interface CacheQueueTable {
+  node_reference: string;
+  image_id: string;
+  queued_at: number;
+  not_before: number;
+  attempts: Generated<number>;
+}
+
 export interface Database {
   images: ImagesTable;
   image_properties: ImagePropertiesTable;
@@ -149,4 +168,6 @@ export interface Database {
   metadef_tags: MetadefTagsTable;
   metadef_resource_types: MetadefResourceTypesTable;
   metadef_namespace_resource_types: MetadefNamespaceResourceTypesTable;
+  cached_images: CachedImagesTable;
+  cache_queue: CacheQueueTable;
 }

@@ -5,6 +5,7 @@
 import type { RequestContext } from '../auth/context.js';
 import { forbidden, notFound, type HttpError } from '../http/errors.js';
 import {
+  buildImageTarget,
   enforceAddImage,
   enforceImage,
   enforceImageMember,
@@ -109,6 +110,14 @@ export class ImageAuthorizer {
   /** Any rule without an image (get_images, stores_info_detail, tasks, cache...). */
   rule(ctx: RequestContext, rule: string, target: Target = {}): void {
     guard(() => enforceRule(this.enforcer, this.creds(ctx), rule, target));
+  }
+
+  /**
+   * A rule with the image as its target but none of the image rules' visibility
+   * handling (Glance's CacheImageAPIPolicy): a denial is a plain 403.
+   */
+  imageRule(ctx: RequestContext, rule: string, image: Image): void {
+    guard(() => enforceRule(this.enforcer, this.creds(ctx), rule, buildImageTarget(image, this.creds(ctx))));
   }
 
   /** Property protections (property_protection_file); everything is allowed without one. */

@@ -12,7 +12,7 @@ import { FormatCheck, FormatRejectedError } from '../data/formatCheck.js';
 import type { ImageFormatPolicy } from '../formats/index.js';
 import { parseRange, type ByteRange } from '../data/range.js';
 import type { StoreRegistry } from '../stores/registry.js';
-import { StoreError, type Store } from '../stores/store.js';
+import { StoreError, type OpenedData, type Store } from '../stores/store.js';
 import type { ImageAccess, ImageAuthorizer } from './authz.js';
 import type { MemberRepository } from './members.js';
 import { BASE_ATTRIBUTES, nowStamp, STATUS_TRANSITIONS, type Image, type ImageLocation, type ImageStatus, type WritableBase } from './model.js';
@@ -37,8 +37,18 @@ export interface ImageServiceDeps {
   /** [image_format] rules applied to every upload. */
   formatPolicy: ImageFormatPolicy;
   locations: LocationRules;
-  /** Cleanup of data kept outside the stores (staging) once an image is deleted. */
+  /** Cleanup of data kept outside the stores (staging, the image cache) once an image is deleted. */
   afterDelete?: (image: Image) => Promise<void>;
+  /** The image cache ([DEFAULT] image_cache_dir), when enabled. */
+  cache?: DownloadCache | undefined;
+}
+
+/** What downloads need from the image cache (src/cache/imageCache.ts). */
+export interface DownloadCache {
+  /** The cached bytes (or a range of them), counting a hit; undefined on a miss. */
+  open(image: Image, range: ByteRange | undefined, signal?: AbortSignal): Promise<OpenedData | undefined>;
+  /** A full download from a store, copied into the cache on its way (or returned as is). */
+  tee(image: Image, stream: Readable): Readable;
 }
 
 export interface Loaded {
@@ -468,13 +478,21 @@ export class ImageService {
     if (locations.length === 0) return undefined;
     const size = image.size ?? 0;
     const range = parseRange(headers.range, headers.contentRange, size);
+    const cache = this.d.cache;
+    // Only active images come from (or go into) the cache, never deactivated ones. A range
+    // is served from a complete cached file, but a ranged read never fills the cache.
+    if (cache && image.status === 'active') {
+      const cached = await cache.open(image, range, signal);
+      if (cached) return { stream: cached.stream, length: range ? range.length : cached.size, range, size: cached.size, checksum: image.checksum };
+    }
     let lastError: unknown;
     for (const loc of locations) {
       try {
         const store = this.d.stores.forLocation(loc.url, loc.metadata);
         if (range && !store.capabilities.rangeRead) throw badRequest('Store does not support random reads.');
         const opened = await store.open(loc.url, { offset: range?.offset, length: range?.length, signal, context: storeContext(ctx) });
-        return { stream: opened.stream, length: range ? range.length : opened.size, range, size: opened.size, checksum: image.checksum };
+        const stream = cache && !range && image.status === 'active' ? cache.tee(image, opened.stream) : opened.stream;
+        return { stream, length: range ? range.length : opened.size, range, size: opened.size, checksum: image.checksum };
       } catch (e) {
         if (e instanceof HttpError) throw e;
         lastError = e;

@@ -91,17 +91,22 @@ export class FileStore implements Store {
   /**
    * Removes temp files a crashed writer left behind. Only stale ones: other API workers
    * sharing the folder (NFS) may be writing theirs right now, and a live upload touches its
-   * file's mtime all the time.
+   * file's mtime all the time. Returns how many it removed.
    */
-  async sweep(): Promise<void> {
+  async sweep(olderThanMs = STALE_TEMP_MS): Promise<number> {
+    let removed = 0;
     for (const d of this.opts.dirs) {
       for (const name of await readdir(d.path).catch(() => [] as string[])) {
         if (!name.startsWith(TEMP_PREFIX)) continue;
         const path = join(d.path, name);
         const s = await stat(path).catch(() => undefined);
-        if (s && Date.now() - s.mtimeMs > STALE_TEMP_MS) await rm(path, { force: true });
+        if (s && Date.now() - s.mtimeMs >= olderThanMs) {
+          await rm(path, { force: true });
+          removed++;
+        }
       }
     }
+    return removed;
   }
 
   async abandon(prefix: string): Promise<void> {

@@ -82,3 +82,32 @@ test('config: bad values are reported with their section and key', () => {
   assert.throws(() => loadConfig({ set: ['DEFAULT.show_image_direct_url=maybe'], env: {} }), /not a boolean/);
   assert.throws(() => loadConfig({ set: ['DEFAULT.hashing_algorithm=nope'], env: {} }), /hashing_algorithm/);
 });
+
+test('config: the image cache is off without image_cache_dir, and reads Glance\'s options', async () => {
+  const { hostname } = await import('node:os');
+  const off = loadConfig({ env: {} });
+  assert.equal(off.cache.dir, undefined);
+  assert.equal(off.cache.maxSize, 10 * 1024 ** 3);
+  assert.equal(off.cache.stallTimeSeconds, 86400);
+  assert.equal(off.cache.driver, 'sqlite');
+  assert.equal(off.cache.nodeReference, hostname());
+  const on = loadConfig({
+    env: {},
+    cwd: '/srv',
+    set: [
+      'DEFAULT.image_cache_dir=cache',
+      'DEFAULT.image_cache_max_size=1048576',
+      'DEFAULT.image_cache_stall_time=60',
+      'DEFAULT.image_cache_driver=Centralized_DB',
+      'DEFAULT.worker_self_reference_url=http://api-1:9292',
+    ],
+  });
+  assert.equal(on.cache.dir, '/srv/cache');
+  assert.equal(on.cache.maxSize, 1048576);
+  assert.equal(on.cache.stallTimeSeconds, 60);
+  assert.equal(on.cache.driver, 'centralized_db');
+  assert.equal(on.cache.nodeReference, 'http://api-1:9292');
+  assert.equal(loadConfig({ env: {}, set: ['DEFAULT.image_cache_driver=xattr'] }).cache.driver, 'xattr');
+  assert.throws(() => loadConfig({ env: {}, set: ['DEFAULT.image_cache_driver=memcache'] }), /image_cache_driver/);
+  assert.throws(() => loadConfig({ env: {}, set: ['DEFAULT.image_cache_stall_time=-1'] }), /image_cache_stall_time/);
+});
