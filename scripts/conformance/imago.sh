@@ -10,10 +10,10 @@
 # supports, then cli-check.sh. Tempest runs twice (IMAGO_CONFORMANCE_POLICY=
 # legacy|srbac|both, default both): with Glance's legacy policy defaults, as the
 # Zed baseline ran, and with secure RBAC (new defaults, scope), today's default.
-# Tests that need a capability imago does not have yet are listed, with the
-# issue that brings them, in expected-failures.txt (and, for secure RBAC only,
-# expected-failures-srbac.txt): they may fail; any other failure (or an expected
-# failure that now passes, so the lists stay honest) makes the run fail.
+# Tests imago may fail are listed with the reason in expected-failures.txt (empty
+# today) and, for secure RBAC only, expected-failures-srbac.txt (where real Glance
+# fails the same way); any other failure (or an expected failure that now passes,
+# so the lists stay honest) makes the run fail.
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
@@ -141,7 +141,7 @@ judge() { # $1 results file, $2.. expected-failure files
   unexpected=$(awk -F'\t' '$1=="fail" {print $2}' "$results" | sort -u | comm -23 - <(printf '%s\n' "$expected_ids"))
   fixed=$(awk -F'\t' '$1=="ok" {print $2}' "$results" | sort -u | comm -12 - <(printf '%s\n' "$expected_ids"))
   n=$(awk -F'\t' '$1=="fail" {print $2}' "$results" | sort -u | comm -12 - <(printf '%s\n' "$expected_ids") | wc -l)
-  echo "conformance: $n expected failures (later issues; see $(basename -a "$@" | tr '\n' ' '))"
+  echo "conformance: $n expected failures (see $(basename -a "$@" | tr '\n' ' '))"
   if [ -n "$unexpected" ]; then echo "conformance: UNEXPECTED failures:"; printf '  %s\n' $unexpected; return 1; fi
   if [ -n "$fixed" ]; then echo "conformance: these now pass; remove them from the expected-failure list:"; printf '  %s\n' $fixed; return 1; fi
   return 0
