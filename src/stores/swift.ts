@@ -579,17 +579,29 @@ interface Leftover {
   manifest?: boolean;
 }
 
+/** The PUT being sent: one segment, or the whole object. */
+interface PutInFlight {
+  name: string;
+  upload: Upload;
+  md5: ReturnType<typeof createHash>;
+  bytes: number;
+  /** Content-Length, when known (else the PUT is chunked). */
+  length: number | undefined;
+  /** Its last byte, held back until finishPut() when the length is known. */
+  held?: Buffer;
+}
+
 class SwiftWriter implements StoreWriter {
   private readonly uploadId = `${Date.now().toString(36)}${randomBytes(6).toString('hex')}`;
   private readonly segmented: boolean;
   private readonly segments: Segment[] = [];
   /** Names to delete should the upload not complete. */
   private readonly leftovers: Leftover[] = [];
-  private current: { name: string; upload: Upload; md5: ReturnType<typeof createHash>; bytes: number; length: number | undefined } | undefined;
+  private current: PutInFlight | undefined;
+  /** The answer to a PUT whose whole body is sent: abort() waits for it, or its object could appear after the cleanup. */
+  private finishing: Promise<unknown> | undefined;
   private buffer: { fh: FileHandle; path: string; bytes: number; md5: ReturnType<typeof createHash> } | undefined;
   private written = 0;
-  /** The last byte of a single-PUT image, sent by commit(). */
-  private held: Buffer | undefined;
   private state: 'open' | 'committing' | 'done' = 'open';
   private failure: Error | undefined;
   private readonly onAbort: (() => void) | undefined;
@@ -618,11 +630,6 @@ class SwiftWriter implements StoreWriter {
     }
   }
 
-  /** Bytes given to write(), including a byte held back until commit. */
-  private get received(): number {
-    return this.written + (this.held?.length ?? 0);
-  }
-
   private get chunkSize(): number {
     return this.store.opts.largeObjectChunkSize;
   }
@@ -635,19 +642,13 @@ class SwiftWriter implements StoreWriter {
   async write(chunk: Buffer): Promise<void> {
     this.usable();
     if (chunk.length === 0) return;
-    if (this.sizeHint !== undefined && this.received + chunk.length > this.sizeHint) {
+    if (this.sizeHint !== undefined && this.written + chunk.length > this.sizeHint) {
       throw await this.fail(new StoreError('invalid', `More image data than the declared ${this.sizeHint} bytes`));
     }
     try {
       if (!this.segmented) {
         this.current ??= await this.startObject(this.object, this.sizeHint);
-        if (this.received + chunk.length === this.sizeHint) {
-          // The last byte waits for commit(): with its whole body Swift would create the
-          // object even if we abort, and the image's name is not ours to delete blindly.
-          this.held = Buffer.from(chunk.subarray(chunk.length - 1));
-          chunk = chunk.subarray(0, chunk.length - 1);
-        }
-        if (chunk.length) await this.send(chunk);
+        await this.send(chunk);
       } else if (this.store.opts.uploadBufferDir) {
         await this.writeBuffered(chunk);
       } else {
@@ -697,6 +698,13 @@ class SwiftWriter implements StoreWriter {
     c.md5.update(part);
     c.bytes += part.length;
     this.written += part.length;
+    if (c.length !== undefined && c.bytes === c.length) {
+      // The last byte waits for finishPut(): given its whole body, Swift stores the object even
+      // if we abort, maybe after our cleanup ran (and the image's own name is not ours to delete).
+      c.held = Buffer.from(part.subarray(part.length - 1));
+      part = part.subarray(0, part.length - 1);
+    }
+    if (part.length === 0) return;
     await c.upload.write(part).catch((e: unknown) => {
       throw mapError(e);
     });
@@ -714,7 +722,12 @@ class SwiftWriter implements StoreWriter {
     // the whole body is sent: if the answer gets lost, the object may exist, and is ours if its ETag is ours
     const mine: Leftover | undefined = c.name === this.object ? { name: c.name, ifEtag: etag } : undefined;
     if (mine) this.leftovers.push(mine);
-    const r = await c.upload.finish().catch((e: unknown) => {
+    const answer = (async () => {
+      if (c.held) await c.upload.write(c.held);
+      return c.upload.finish();
+    })();
+    this.finishing = answer.catch(() => undefined);
+    const r = await answer.catch((e: unknown) => {
       throw mapError(e);
     });
     if (r.status !== 201) {
@@ -766,13 +779,15 @@ class SwiftWriter implements StoreWriter {
     this.leftovers.push({ name });
     for (let attempt = 1; ; attempt++) {
       try {
-        const upload = await this.account.startPut(this.container, name, { 'Content-Type': 'application/octet-stream', 'Content-Length': String(b.bytes) }, this.signal);
-        for await (const piece of createReadStream('', { fd: b.fh.fd, start: 0, end: b.bytes - 1, autoClose: false, highWaterMark: 1 << 20 })) {
-          await upload.write(piece as Buffer).catch((e: unknown) => {
-            throw mapError(e);
-          });
-        }
-        const r = await upload.finish().catch((e: unknown) => {
+        const put = (async () => {
+          const upload = await this.account.startPut(this.container, name, { 'Content-Type': 'application/octet-stream', 'Content-Length': String(b.bytes) }, this.signal);
+          for await (const piece of createReadStream('', { fd: b.fh.fd, start: 0, end: b.bytes - 1, autoClose: false, highWaterMark: 1 << 20 })) {
+            await upload.write(piece as Buffer);
+          }
+          return upload.finish();
+        })();
+        this.finishing = put.catch(() => undefined);
+        const r = await put.catch((e: unknown) => {
           throw mapError(e);
         });
         if (r.status !== 201) throw statusError(r, `PUT ${name}`);
@@ -803,14 +818,12 @@ class SwiftWriter implements StoreWriter {
     this.usable();
     this.state = 'committing';
     try {
-      if (this.sizeHint !== undefined && this.received !== this.sizeHint) {
-        throw new StoreError('invalid', `Image data ended after ${this.received} bytes, ${this.sizeHint} were declared`);
+      if (this.sizeHint !== undefined && this.written !== this.sizeHint) {
+        throw new StoreError('invalid', `Image data ended after ${this.written} bytes, ${this.sizeHint} were declared`);
       }
       let expected: string;
       if (!this.segmented) {
         this.current ??= await this.startObject(this.object, this.sizeHint);
-        if (this.held) await this.send(this.held);
-        this.held = undefined;
         expected = (await this.finishPut()).etag;
       } else {
         if (this.buffer) await this.flushBuffer();
@@ -899,8 +912,10 @@ class SwiftWriter implements StoreWriter {
   async abort(): Promise<void> {
     if (this.state === 'done') return;
     this.finish();
+    // a PUT missing its last byte is dropped by Swift; one with its whole body is waited for
     this.current?.upload.destroy();
     this.current = undefined;
+    await this.finishing;
     await this.dropBuffer();
     // the object name itself (one PUT, or the manifest) is deleted only when it may be ours
     const tasks = this.leftovers.map((l) => ({ account: this.account, container: this.container, ...l }));
