@@ -2,7 +2,8 @@
 # Smoke-test the two real CLIs against the image service in the catalog, as a
 # user would: openstack image create/list/save/show/delete and glance
 # image-create/image-list/image-download, checking (md5) that the bytes that
-# come back are the bytes that went in.
+# come back are the bytes that went in; and, when the service has an image
+# cache, glance cache-queue/cache-list/cache-delete/cache-clear.
 #   cli-check.sh [--catalog-type TYPE]      TYPE defaults to image
 # With another TYPE: openstack gets a clouds.yaml with image_service_type:
 # TYPE (normal catalog lookup + version discovery; this OSC ignores
@@ -19,7 +20,7 @@ while [ $# -gt 0 ]; do
   case "$1" in
     --catalog-type) CATALOG_TYPE=$2; shift 2 ;;
     --catalog-type=*) CATALOG_TYPE=${1#*=}; shift ;;
-    -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
     *) die "unknown argument $1" ;;
   esac
 done
@@ -82,6 +83,27 @@ check test -n "$gid"
 check grep -q "$gid" <(glance image-list)
 glance image-download --file saved-glance.qcow2 "$gid" || true
 check test "$(md5sum <saved-glance.qcow2 | cut -d' ' -f1)" = "$want"
+
+# The cache API (2.14+), when the service runs a cache: queue, see the prefetcher cache it,
+# delete it from the cache, queue again and clear.
+if curl -s "${url%/}/versions" | grep -q '"v2.14"'; then
+  # cache_state: the image's State column in `glance cache-list` (cached/queued), "none" when
+  # absent; fails when the command does
+  cache_state() {
+    local out
+    out=$(glance cache-list) || return 1
+    awk -v id="$gid" -F'|' '$2 ~ id {gsub(/ /, "", $3); s = $3} END {print s ? s : "none"}' <<<"$out"
+  }
+  state_becomes() { local i; for ((i = 0; i < 40; i++)); do [ "$(cache_state)" = "$1" ] && return 0; sleep 0.5; done; return 1; }
+  glance cache-queue "$gid" >/dev/null || true
+  check state_becomes cached
+  glance cache-delete "$gid" >/dev/null || true
+  check test "$(cache_state || echo error)" = none
+  glance cache-queue "$gid" >/dev/null || true
+  state_becomes cached || true
+  glance cache-clear --target cache >/dev/null || true
+  check test "$(cache_state || echo error)" = none
+fi
 
 openstack image delete "$id" "$gid" || true
 check test -z "$(openstack image list -f value -c ID | grep -e "$id" -e "$gid")"
