@@ -2,7 +2,9 @@
 // download (streamed from the first location that answers).
 
 import type { FastifyInstance } from 'fastify';
+import { FileSlice } from '../data/fileSlice.js';
 import { header, imageDataBody, route } from '../http/route.js';
+import { sendFileSlice } from '../http/sendFileSlice.js';
 import type { Services } from './services.js';
 
 type IdParams = { image_id: string };
@@ -31,6 +33,11 @@ export function imageDataRoutes(app: FastifyInstance, s: Services): void {
         reply.header('Content-Type', 'application/octet-stream').header('Content-Length', String(data.length));
         if (data.checksum) reply.header('Content-MD5', data.checksum);
         if (data.range) reply.code(206).header('Content-Range', `bytes ${data.range.offset}-${data.range.last}/${data.size}`);
+        // bytes in a local file (file store, image cache) go out through reused buffers
+        if (data.stream instanceof FileSlice) {
+          await sendFileSlice(req, reply, data.stream, abort.signal);
+          return reply;
+        }
         return reply.send(data.stream);
       },
     },

@@ -10,6 +10,7 @@ import type { RequestContext } from '../auth/context.js';
 import type { Authenticator } from '../auth/authenticator.js';
 import { HttpError, isHttpError, internalError, notFound, renderError } from './errors.js';
 import { allowedPrefixes, versionsBody, type VersionFeatures } from '../api/versions.js';
+import { stampRequestId } from './sendFileSlice.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -65,7 +66,7 @@ export function buildApp(opts: AppOptions): FastifyInstance {
   });
 
   app.addHook('onSend', async (req, reply, payload) => {
-    reply.header('x-openstack-request-id', req.requestId);
+    stampRequestId(req, reply);
     return payload;
   });
 

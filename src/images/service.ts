@@ -491,6 +491,12 @@ export class ImageService {
         const store = this.d.stores.forLocation(loc.url, loc.metadata);
         if (range && !store.capabilities.rangeRead) throw badRequest('Store does not support random reads.');
         const opened = await store.open(loc.url, { offset: range?.offset, length: range?.length, signal, context: storeContext(ctx) });
+        if (store.capabilities.write && image.size !== null && opened.size !== image.size) {
+          // a truncated or replaced copy would look complete to HTTP: try the next one (stores
+          // imago writes to know exact sizes; a web server may not say)
+          opened.stream.destroy();
+          throw new StoreError('invalid', `the copy in store ${store.id} has ${opened.size} bytes, the image ${image.size}`);
+        }
         const stream = cache && !range && image.status === 'active' ? cache.tee(image, opened.stream) : opened.stream;
         return { stream, length: range ? range.length : opened.size, range, size: opened.size, checksum: image.checksum };
       } catch (e) {

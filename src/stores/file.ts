@@ -3,14 +3,14 @@
 // partial file: bytes go to a hidden temp file that is fsynced and renamed
 // into place on commit, and removed on abort.
 
-import { constants, createReadStream } from 'node:fs';
+import { constants } from 'node:fs';
 import { chmod, link, mkdir, open, readdir, rename, rm, stat, statfs, unlink, type FileHandle } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
-import { Readable } from 'node:stream';
 import { dirname, join, resolve, sep } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { StoreError, type CommittedData, type OpenedData, type ReadOptions, type Store, type StoreWriter, type WriteOptions } from './store.js';
 import { ConfigError, type OptionReader } from '../config/options.js';
+import { FileSlice } from '../data/fileSlice.js';
 
 export interface DataDir {
   path: string;
@@ -184,23 +184,22 @@ export class FileStore implements Store {
 
   async open(url: string, opts: ReadOptions = {}): Promise<OpenedData> {
     const path = this.pathOf(url);
+    let fh: FileHandle;
     let size: number;
     try {
-      size = (await stat(path)).size;
+      fh = await open(path, 'r');
     } catch (e) {
       throw mapFsError(e);
     }
+    try {
+      size = (await fh.stat()).size;
+    } catch (e) {
+      await fh.close().catch(() => undefined);
+      throw mapFsError(e);
+    }
     const start = opts.offset ?? 0;
-    // createReadStream cannot express an empty range (end = start - 1 is refused)
-    if (opts.length === 0) return { stream: Readable.from([]), size };
-    const end = opts.length !== undefined ? start + opts.length - 1 : undefined;
-    const stream = createReadStream(path, {
-      start,
-      ...(end !== undefined ? { end } : {}),
-      highWaterMark: Math.max(this.opts.chunkSize, 1 << 20),
-      ...(opts.signal ? { signal: opts.signal } : {}),
-    });
-    return { stream, size };
+    const length = opts.length ?? Math.max(0, size - start);
+    return { stream: new FileSlice(fh, start, length, opts.signal), size };
   }
 
   async stat(url: string): Promise<{ size: number }> {

@@ -1,8 +1,8 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { readdirSync, readFileSync } from 'node:fs';
-import { request } from 'node:http';
+import { readdirSync, readFileSync, readlinkSync, truncateSync } from 'node:fs';
+import { Agent, request, type IncomingHttpHeaders } from 'node:http';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { client, startImago, type Imago } from '../helpers/server.js';
@@ -140,6 +140,115 @@ describe('ranges', () => {
     assert.equal((await get({ Range: 'items=0-1' })).status, 416);
     assert.equal((await get({ Range: 'bytes=0-1,4-5' })).status, 400);
     assert.equal((await get({ 'Content-Range': 'bytes 1-30/*' })).status, 416);
+  });
+});
+
+describe('downloads from a local file (reused buffers, no stream)', () => {
+  const data = randomBytes(9_000_123);
+  let id: string;
+  const imageFile = () => join(imago.dataDir, 'images', id);
+  // the server's open descriptors on this image's file
+  const openOnImage = () =>
+    readdirSync(`/proc/${imago.proc.pid}/fd`).filter((fd) => {
+      try {
+        return readlinkSync(`/proc/${imago.proc.pid}/fd/${fd}`) === imageFile();
+      } catch {
+        return false; // closed while we looked
+      }
+    }).length;
+  async function noneOpen(): Promise<void> {
+    for (let i = 0; i < 60 && openOnImage() > 0; i++) await sleep(50);
+    assert.equal(openOnImage(), 0, 'the image file is closed');
+  }
+  before(async () => {
+    id = (await api.create({ disk_format: 'raw' })).id;
+    assert.equal((await api.upload(`/v2/images/${id}/file`, data)).status, 204);
+  });
+
+  test('a reader that pauses gets every byte, headers included, and its connection is reused', async () => {
+    const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+    const url = new URL(`${imago.url}/v2/images/${id}/file`);
+    const got = await new Promise<{ body: Buffer; headers: IncomingHttpHeaders }>((resolve, reject) => {
+      request(url, { agent }, (res) => {
+        const parts: Buffer[] = [];
+        let paused = false;
+        res.on('data', (c: Buffer) => {
+          parts.push(c);
+          if (!paused) {
+            paused = true; // long enough for the socket to fill and the server to wait for 'drain'
+            res.pause();
+            setTimeout(() => res.resume(), 300);
+          }
+        });
+        res.on('end', () => resolve({ body: Buffer.concat(parts), headers: res.headers }));
+        res.on('error', reject);
+      })
+        .on('error', reject)
+        .end();
+    });
+    assert.equal(got.body.length, data.length);
+    assert.ok(got.body.equals(data));
+    assert.equal(got.headers['content-length'], String(data.length));
+    assert.equal(got.headers['content-md5'], md5(data));
+    assert.match(String(got.headers['x-openstack-request-id']), /^req-/);
+    const again = await new Promise<{ reused: boolean; status: number }>((resolve, reject) => {
+      const req = request(url, { agent, method: 'GET', headers: { Range: 'bytes=8999000-' } }, (res) => {
+        res.resume();
+        res.on('end', () => resolve({ reused: req.reusedSocket, status: res.statusCode ?? 0 }));
+      }).on('error', reject);
+      req.end();
+    });
+    assert.deepEqual(again, { reused: true, status: 206 });
+    agent.destroy();
+    await noneOpen();
+  });
+
+  test('a client that leaves mid-download: the file is closed and the server serves on', async () => {
+    await new Promise<void>((resolve, reject) => {
+      const req = request(new URL(`${imago.url}/v2/images/${id}/file`), (res) => {
+        res.once('data', () => {
+          req.destroy();
+          resolve();
+        });
+      });
+      req.on('error', (e) => (req.destroyed ? undefined : reject(e)));
+      req.end();
+    });
+    await noneOpen();
+    const r = await fetch(`${imago.url}/v2/images/${id}/file`);
+    assert.ok(Buffer.from(await r.arrayBuffer()).equals(data));
+  });
+
+  test('a copy cut short on disk: 503 before any byte; cut during a download: the connection is cut', async () => {
+    const big = randomBytes(19_500_000); // under image_size_cap, more than loopback socket buffers hold
+    const short = (await api.create({ disk_format: 'raw' })).id;
+    assert.equal((await api.upload(`/v2/images/${short}/file`, big)).status, 204);
+    const file = join(imago.dataDir, 'images', short);
+
+    // cut while a download is under way: the server must not end the body as if complete
+    const outcome = await new Promise<{ bytes: number; error?: string }>((resolve) => {
+      let bytes = 0;
+      const req = request(new URL(`${imago.url}/v2/images/${short}/file`), (res) => {
+        res.once('data', () => {
+          res.pause();
+          truncateSync(file, 3_000_000);
+          setTimeout(() => res.resume(), 100);
+        });
+        res.on('data', (c: Buffer) => (bytes += c.length));
+        res.on('end', () => resolve({ bytes }));
+        res.on('error', (e) => resolve({ bytes, error: e.message }));
+      });
+      req.on('error', (e) => resolve({ bytes, error: e.message }));
+      req.end();
+    });
+    assert.ok(outcome.bytes < big.length, `${outcome.bytes} bytes`);
+    assert.equal(outcome.error, 'aborted');
+    assert.match(imago.output(), /cut short: the file ended \d+ bytes before the image did/);
+
+    // already short when asked for: no location can serve it
+    const r = await api.get(`/v2/images/${short}/file`);
+    assert.equal(r.status, 503);
+    assert.match(r.text, /the copy in store file has 3000000 bytes, the image 19500000/);
   });
 });
 
