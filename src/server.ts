@@ -28,6 +28,7 @@ import { MetadefRepository } from './metadefs/repository.js';
 import { MetadefService } from './metadefs/service.js';
 import { Importer } from './imports/importer.js';
 import { StagingArea } from './imports/staging.js';
+import { StageHost } from './imports/stageHost.js';
 import { pluginsFromConfig } from './imports/plugins.js';
 import { TaskRepository } from './tasks/tasks.js';
 import { importFilteringFrom, UrlPolicy } from './net/urlPolicy.js';
@@ -87,6 +88,7 @@ export async function createServer(config: Config, opts: { migrate?: boolean; lo
   });
   const members = new MemberService(memberRepo, authz, config.api.imageMemberQuota);
   const tasks = new TaskRepository(db, config.imports.taskTimeToLiveHours);
+  const stageHost = new StageHost(config.imports.selfReferenceUrl);
   const importer = new Importer({
     config,
     repo,
@@ -99,13 +101,14 @@ export async function createServer(config: Config, opts: { migrate?: boolean; lo
     plugins: pluginsFromConfig(config),
     urlPolicy: new UrlPolicy(importFilteringFrom(config)),
     locations,
+    stageHost,
   });
   if (opts.janitor !== false) {
     importer.startJanitor();
     cache?.start();
   }
   const metadefs = new MetadefService(new MetadefRepository(db), authz, config.api);
-  const services: Services = { config, images, members, schemas, stores, authz, importer, tasks, metadefs, cache };
+  const services: Services = { config, images, members, schemas, stores, authz, importer, tasks, metadefs, cache, stageHost };
   const app = buildApp({
     config,
     auth: authenticatorFromConfig(config, (ctx) => authz.isAdmin(ctx)),

@@ -4,6 +4,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { absolute, route, readJson } from '../http/route.js';
 import { badRequest } from '../http/errors.js';
 import { parseChanges, patchDraft } from '../images/patch.js';
+import { stageHostRelay } from '../imports/stageHost.js';
 import type { Services } from './services.js';
 
 type IdParams = { image_id: string };
@@ -62,7 +63,7 @@ export function imageRoutes(app: FastifyInstance, s: Services): void {
     DELETE: {
       noBody: true,
       handler: async (req, reply) => {
-        await s.images.delete(req.ctx, (req.params as IdParams).image_id);
+        await s.images.delete(req.ctx, (req.params as IdParams).image_id, stageHostRelay(s.stageHost, req, undefined, true));
         return reply.code(204).send();
       },
     },

@@ -6,6 +6,7 @@ import { absolute, header, imageDataBody, route, readJson } from '../http/route.
 import { badRequest, HttpError, notFound } from '../http/errors.js';
 import { imageTaskView, parseTaskListQuery, taskOr404, taskStubView, taskView, taskVisible } from '../tasks/tasks.js';
 import { queryPairs } from './images.js';
+import { stageHostRelay } from '../imports/stageHost.js';
 import type { Services } from './services.js';
 
 type IdParams = { image_id: string };
@@ -23,7 +24,8 @@ export function importRoutes(app: FastifyInstance, s: Services): void {
   route(app, '/images/:image_id/import', {
     POST: async (req, reply) => {
       const { image_id } = req.params as IdParams;
-      await s.importer.start(req.ctx, image_id, await readJson(req), header(req, 'x-image-meta-store'));
+      const body = await readJson(req);
+      await s.importer.start(req.ctx, image_id, body, header(req, 'x-image-meta-store'), stageHostRelay(s.stageHost, req, body, false));
       return reply.code(202).send();
     },
   });

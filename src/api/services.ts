@@ -8,6 +8,7 @@ import type { Importer } from '../imports/importer.js';
 import type { TaskRepository } from '../tasks/tasks.js';
 import type { MetadefService } from '../metadefs/service.js';
 import type { ImageCache } from '../cache/imageCache.js';
+import type { StageHost } from '../imports/stageHost.js';
 
 /** What the route modules need; built once in src/server.ts. */
 export interface Services {
@@ -22,4 +23,6 @@ export interface Services {
   metadefs: MetadefService;
   /** The image cache, when [DEFAULT] image_cache_dir is set. */
   cache: ImageCache | undefined;
+  /** Where other nodes' staged data is (imports and deletes are relayed there). */
+  stageHost: StageHost;
 }

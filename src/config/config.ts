@@ -62,7 +62,7 @@ export interface Config {
     /** Where staged data goes: an enabled backend id ([DEFAULT] imago_staging_store), else a local folder. */
     stagingStore: string | undefined;
     stagingDir: string;
-    /** [DEFAULT] worker_self_reference_url, recorded as os_glance_stage_host. */
+    /** [DEFAULT] worker_self_reference_url, else public_endpoint (as Glance): recorded as os_glance_stage_host. */
     selfReferenceUrl: string | undefined;
     /** [DEFAULT] do_secure_hash: hash the data behind a location added with the 2.17 API. */
     doSecureHash: boolean;
@@ -207,7 +207,7 @@ export function loadConfig(inputs: ConfigInputs = {}): Config {
       lockTimeoutSeconds: d.int('imago_import_lock_timeout', 300, 10),
       stagingStore: d.str('imago_staging_store') || undefined,
       stagingDir: stagingDir(sections, dataDir),
-      selfReferenceUrl: d.str('worker_self_reference_url') || undefined,
+      selfReferenceUrl: d.str('worker_self_reference_url') || d.str('public_endpoint') || undefined,
       doSecureHash: d.bool('do_secure_hash', true),
       httpRetries: d.int('http_retries', 3, 0),
     },

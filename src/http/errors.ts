@@ -18,6 +18,7 @@ const TITLES: Record<number, string> = {
   500: 'Internal Server Error',
   502: 'Bad Gateway',
   503: 'Service Unavailable',
+  504: 'Gateway Timeout',
 };
 
 export class HttpError extends Error {
@@ -80,4 +81,18 @@ export function renderError(err: HttpError, accept: string | undefined): { conte
     };
   }
   return { contentType: 'text/plain; charset=UTF-8', body: `${status}\n\n${err.message}\n\n\n` };
+}
+
+/** The explanation in an error body rendered as above (by imago or Glance), for errors relayed from another node. */
+export function errorBodyMessage(body: string): string | undefined {
+  try {
+    const parsed = JSON.parse(body) as { message?: unknown };
+    if (typeof parsed.message === 'string') return parsed.message.replace(/<br \/>[\s\S]*$/, '').trim() || undefined;
+  } catch {
+    // not JSON: the HTML page
+  }
+  const html = /<\/h1>([\s\S]*?)<br \/>/.exec(body);
+  if (html) return html[1]!.replace(/&#(\d+);/g, (_, c: string) => String.fromCharCode(Number(c))).trim() || undefined;
+  const plain = /^\d{3} [^\n]*\n\n([\s\S]*)$/.exec(body);
+  return plain?.[1]!.trim() || undefined;
 }

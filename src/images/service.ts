@@ -51,6 +51,12 @@ export interface DownloadCache {
   tee(image: Image, stream: Readable): Readable;
 }
 
+/**
+ * Hands a request to the node that must do it (the one holding the image's staged data):
+ * true when that node did, false to go on here. Called once the caller may act on the image.
+ */
+export type Relay = (image: Image) => Promise<boolean>;
+
 export interface Loaded {
   image: Image;
   access: ImageAccess;
@@ -309,9 +315,10 @@ export class ImageService {
     return (await this.d.repo.get(id)) ?? next;
   }
 
-  async delete(ctx: RequestContext, id: string): Promise<void> {
+  async delete(ctx: RequestContext, id: string, relay?: Relay): Promise<void> {
     const { image, access } = await this.load(ctx, id);
     this.d.authz.enforce(ctx, image, 'delete_image', access);
+    if (relay && (await relay(image))) return;
     if (image.protected) throw forbidden(`Image ${id} is protected and cannot be deleted.`);
     if (!STATUS_TRANSITIONS[image.status].includes('deleted')) {
       throw badRequest(`Image status transition from ${image.status} to deleted is not allowed`);

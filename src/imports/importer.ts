@@ -24,16 +24,16 @@ import type { ImageAuthorizer } from '../images/authz.js';
 import type { Image, ImageLocation } from '../images/model.js';
 import type { ImageRepository } from '../images/repository.js';
 import type { LocationRules } from '../images/locations.js';
-import { uploadError, type ImageService } from '../images/service.js';
+import { uploadError, type ImageService, type Relay } from '../images/service.js';
 import type { Task, TaskRepository } from '../tasks/tasks.js';
 import type { ImportPlugin, Staged } from './plugins.js';
 import type { StagingArea } from './staging.js';
+import { STAGE_HOST, type StageHost } from './stageHost.js';
 
 export const LOCK = 'os_glance_import_task';
 export const IMPORTING = 'os_glance_importing_to_stores';
 export const FAILED = 'os_glance_failed_import';
 const STAGED_URL = 'os_glance_staged_url';
-const STAGE_HOST = 'os_glance_stage_host';
 const UUID = /^[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}$/i;
 const HEARTBEAT_MS = 5_000;
 
@@ -50,6 +50,7 @@ export interface ImporterDeps {
   /** [import_filtering_opts] for web-download and glance-download. */
   urlPolicy: UrlPolicy;
   locations: LocationRules;
+  stageHost: StageHost;
 }
 
 interface ImportRequest {
@@ -108,7 +109,8 @@ export class Importer {
         base: { size: staged.size },
         setProperties: {
           [STAGED_URL]: staged.url,
-          ...(this.d.config.imports.selfReferenceUrl ? { [STAGE_HOST]: this.d.config.imports.selfReferenceUrl } : {}),
+          // only this node can read its own staging folder: other nodes relay the import here
+          ...(this.d.staging.local ? this.d.stageHost.record() : {}),
         },
       },
       ['uploading'],
@@ -131,8 +133,11 @@ export class Importer {
 
   // ---- POST /v2/images/{id}/import -----------------------------------------------------------
 
-  /** Validates and accepts an import; returns the task id, or undefined when there is nothing to do. */
-  async start(ctx: RequestContext, id: string, rawBody: unknown, headerStore: string | undefined): Promise<string | undefined> {
+  /**
+   * Validates and accepts an import; returns the task id, or undefined when there is nothing to
+   * do here: nothing to copy, or `relay` had the node holding the staged data do it.
+   */
+  async start(ctx: RequestContext, id: string, rawBody: unknown, headerStore: string | undefined, relay?: Relay): Promise<string | undefined> {
     const body = validateBody(rawBody, this.d.config.api.enabledImportMethods);
     const method = body.method.name;
     const { image, access } = await this.d.images.load(ctx, id);
@@ -152,6 +157,7 @@ export class Importer {
       body.method.glance_service_interface ??= 'public';
     }
     this.d.authz.enforce(ctx, image, method === 'copy-image' ? 'copy_image' : 'modify_image', access);
+    if (method === 'glance-direct' && relay && (await relay(image))) return undefined;
 
     const lockHolder = image.properties[LOCK];
     if (lockHolder !== undefined) await this.bustIfStale(image, lockHolder);

@@ -17,7 +17,11 @@ import { StoreError, type Store } from '../stores/store.js';
 const key = (imageId: string) => `staging-${imageId}`;
 
 export class StagingArea {
-  private constructor(readonly store: Store) {}
+  /** `local`: a folder of this node only (the default), which other API nodes cannot read. */
+  private constructor(
+    readonly store: Store,
+    readonly local: boolean,
+  ) {}
 
   static async fromConfig(config: Config, stores: StoreRegistry): Promise<StagingArea> {
     const id = config.imports.stagingStore;
@@ -25,7 +29,7 @@ export class StagingArea {
       const store = stores.get(id);
       if (!store) throw new ConfigError(`[DEFAULT] imago_staging_store: "${id}" is not an enabled backend`);
       if (!store.capabilities.write || !store.capabilities.delete) throw new ConfigError(`[DEFAULT] imago_staging_store: "${id}" cannot store and delete data`);
-      return new StagingArea(store);
+      return new StagingArea(store, false);
     }
     const store = new FileStore({
       id: 'os_glance_staging_store',
@@ -36,7 +40,7 @@ export class StagingArea {
       locationMetadata: {},
     });
     await store.init();
-    return new StagingArea(store);
+    return new StagingArea(store, true);
   }
 
   /** Streams data into staging through the shared ingest pipeline (hashes, limits, inspection). */

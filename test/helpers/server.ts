@@ -2,7 +2,8 @@
 // with its own data folder, and gives a small fetch-based client.
 
 import { spawn, type ChildProcess } from 'node:child_process';
-import { request } from 'node:http';
+import { createServer, request } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -26,11 +27,22 @@ export interface StartOptions {
   env?: Record<string, string>;
   /** Reuse a data folder (e.g. after a crash); otherwise a fresh one is made. */
   dataDir?: string;
+  /** A fixed port (see freePort), for a node that must know its own URL; else any free one. */
+  port?: number;
+}
+
+/** A port free right now on 127.0.0.1. */
+export async function freePort(): Promise<number> {
+  const srv = createServer();
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+  const { port } = srv.address() as AddressInfo;
+  await new Promise((r) => srv.close(r));
+  return port;
 }
 
 export async function startImago(opts: StartOptions = {}): Promise<Imago> {
   const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), 'imago-test-'));
-  const args = [CLI, 'serve', '--bind-port', '0', '--data-dir', dataDir];
+  const args = [CLI, 'serve', '--bind-port', String(opts.port ?? 0), '--data-dir', dataDir];
   if (opts.conf) {
     const file = join(dataDir, 'glance-api.conf');
     writeFileSync(file, opts.conf.replaceAll('{data}', dataDir));
@@ -62,7 +74,7 @@ export async function startImago(opts: StartOptions = {}): Promise<Imago> {
     proc,
     output: () => out,
     async stop() {
-      if (proc.exitCode === null) {
+      if (proc.exitCode === null && proc.signalCode === null) {
         const done = new Promise((r) => proc.once('exit', r));
         proc.kill('SIGTERM');
         await done;

@@ -5,11 +5,12 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { client, startImago, type Imago } from '../helpers/server.js';
+import { client, freePort, startImago, type Imago } from '../helpers/server.js';
 import { serveBytes, startHttpServer, type TestServer } from '../helpers/servers.js';
 import { qemuImg, Workdir } from '../helpers/images.js';
 
@@ -412,5 +413,96 @@ describe('a crash in the middle of an import', () => {
     } finally {
       await second.stop();
     }
+  });
+});
+
+describe('two API nodes, each staging into its own folder', () => {
+  // One database and one set of stores, but a staging folder per node (no shared disk for
+  // it): an import or a delete that reaches the other node is relayed to the one that staged.
+  let shared: string;
+  let a: Imago;
+  let b: Imago;
+  let portA: number;
+  const as = (node: Imago) => client(node.url, { project: 'p1', roles: 'member,reader', user: 'u1' });
+  const staged = (node: Imago) => (existsSync(join(node.dataDir, 'staging')) ? readdirSync(join(node.dataDir, 'staging')) : []);
+  const stage = async (node: Imago, data: Buffer) => {
+    const img = await as(node).create({ disk_format: 'raw' });
+    const st = await as(node).call('PUT', `/v2/images/${img.id}/stage`, { raw: data, headers: { 'Content-Type': 'application/octet-stream' } });
+    assert.equal(st.status, 204, st.text);
+    return img.id as string;
+  };
+
+  before(async () => {
+    shared = mkdtempSync(join(tmpdir(), 'imago-two-nodes-'));
+    const nodeConf = conf().replaceAll('{data}/', `${shared}/`) + `[database]\nconnection = sqlite:///${shared}/imago.sqlite\n`;
+    portA = await freePort();
+    a = await startImago({ conf: nodeConf, port: portA, set: [`DEFAULT.worker_self_reference_url=http://127.0.0.1:${portA}`] });
+    const portB = await freePort();
+    b = await startImago({ conf: nodeConf, port: portB, set: [`DEFAULT.worker_self_reference_url=http://127.0.0.1:${portB}`] });
+  });
+  after(async () => {
+    await a.stop();
+    await b.stop();
+    rmSync(shared, { recursive: true, force: true });
+  });
+
+  test('glance-direct sent to the other node is done by the node that staged, as the caller', async () => {
+    const data = randomBytes(300_000);
+    const id = await stage(a, data);
+    assert.deepEqual(staged(a), [`staging-${id}`]);
+    assert.deepEqual(staged(b), [], 'the other node has none of it');
+    const shown = (await as(b).get(`/v2/images/${id}`)).json;
+    assert.equal(shown.os_glance_stage_host, undefined, 'the stage host stays hidden, as in Glance');
+
+    const r = await as(b).post(`/v2/images/${id}/import`, { method: { name: 'glance-direct' } });
+    assert.equal(r.status, 202, r.text);
+    const [task] = (await taskDone(as(b), id)) as { status: string; owner: string; request_id: string }[];
+    assert.equal(task!.status, 'success');
+    assert.equal(task!.owner, 'p1', "the stage host acted with the caller's identity");
+    assert.equal(task!.request_id, r.headers.get('x-openstack-request-id'), "the client sees the id of the stage host's request");
+    const done = (await as(b).get(`/v2/images/${id}`)).json;
+    assert.equal(done.status, 'active');
+    assert.equal(done.checksum, md5(data));
+    const dl = await fetch(`${b.url}/v2/images/${id}/file`, { headers: { 'X-Project-Id': 'p1', 'X-Roles': 'member,reader' } });
+    assert.ok(Buffer.from(await dl.arrayBuffer()).equals(data));
+    assert.deepEqual(staged(a), [], 'the stage host emptied its staging folder');
+  });
+
+  test('callers the other node refuses are refused there, before any relay', async () => {
+    const id = await stage(a, randomBytes(1000));
+    // another project's member may see nothing of it: the other node says so itself
+    const stranger = client(b.url, { project: 'p2', roles: 'member,reader', user: 'u2' });
+    assert.equal((await stranger.post(`/v2/images/${id}/import`, { method: { name: 'glance-direct' } })).status, 404);
+    // a reader of the project sees the image, but may not import
+    const reader = client(b.url, { project: 'p1', roles: 'reader', user: 'u3' });
+    assert.equal((await reader.post(`/v2/images/${id}/import`, { method: { name: 'glance-direct' } })).status, 403);
+    assert.equal((await as(a).get(`/v2/images/${id}`)).json.status, 'uploading', 'nothing was started');
+    assert.deepEqual(staged(a), [`staging-${id}`]);
+    assert.equal((await as(a).del(`/v2/images/${id}`)).status, 204);
+  });
+
+  test('a delete sent to the other node is done by the stage host, which drops the staged data', async () => {
+    const id = await stage(a, randomBytes(1000));
+    assert.deepEqual(staged(a), [`staging-${id}`]);
+    assert.equal((await as(b).del(`/v2/images/${id}`)).status, 204);
+    assert.deepEqual(staged(a), []);
+    assert.equal((await as(a).get(`/v2/images/${id}`)).status, 404);
+    assert.equal((await as(b).get(`/v2/images/${id}`)).status, 404);
+  });
+
+  test('a stage host that is down: imports get 504 and change nothing, deletes still delete', async () => {
+    const id = await stage(a, randomBytes(1000));
+    a.proc.kill('SIGKILL');
+    await new Promise((r) => a.proc.once('exit', r));
+    const r = await as(b).post(`/v2/images/${id}/import`, { method: { name: 'glance-direct' } });
+    assert.equal(r.status, 504, r.text);
+    assert.match(r.text, /Stage host is unavailable/);
+    const still = (await as(b).get(`/v2/images/${id}`)).json;
+    assert.equal(still.status, 'uploading');
+    assert.equal(still.os_glance_import_task, undefined, 'no lock taken');
+    assert.equal((await as(b).get(`/v2/images/${id}/tasks`)).json.tasks.length, 0, 'no task made');
+    // Glance's choice: the image goes; the staged copy stays on the node that is down
+    assert.equal((await as(b).del(`/v2/images/${id}`)).status, 204);
+    assert.equal((await as(b).get(`/v2/images/${id}`)).status, 404);
   });
 });
