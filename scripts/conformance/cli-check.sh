@@ -4,7 +4,10 @@
 # image-create/image-list/image-download, checking (md5) that the bytes that
 # come back are the bytes that went in; and, when the service has an image
 # cache, glance cache-queue/cache-list/cache-delete/cache-clear.
-#   cli-check.sh [--catalog-type TYPE]      TYPE defaults to image
+#   cli-check.sh [--catalog-type TYPE] [--second-node URL]      TYPE defaults to image
+# --second-node: another API node of the same service. Data staged with glance on the
+# catalog's node is imported, and another image deleted, through that node: it relays
+# both to the node that staged (os_glance_stage_host) with the user's token.
 # With another TYPE: openstack gets a clouds.yaml with image_service_type:
 # TYPE (normal catalog lookup + version discovery; this OSC ignores
 # OS_IMAGE_ENDPOINT_OVERRIDE), glance gets OS_IMAGE_URL = that entry's
@@ -16,11 +19,13 @@ set -euo pipefail
 . "$(dirname "$0")/../lib.sh"
 
 CATALOG_TYPE=image
+SECOND_NODE=
 while [ $# -gt 0 ]; do
   case "$1" in
     --catalog-type) CATALOG_TYPE=$2; shift 2 ;;
     --catalog-type=*) CATALOG_TYPE=${1#*=}; shift ;;
-    -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
+    --second-node) SECOND_NODE=$2; shift 2 ;;
+    -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
     *) die "unknown argument $1" ;;
   esac
 done
@@ -103,6 +108,25 @@ if curl -s "${url%/}/versions" | grep -q '"v2.14"'; then
   state_becomes cached || true
   glance cache-clear --target cache >/dev/null || true
   check test "$(cache_state || echo error)" = none
+fi
+
+# Interoperable import across two API nodes: stage on the catalog's node, import and delete
+# through the other one.
+if [ -n "$SECOND_NODE" ]; then
+  sid=$(glance image-create --name "$name-staged" --disk-format qcow2 --container-format bare |
+    awk '$2 == "id" {print $4}' || true)
+  glance image-stage --file disk.qcow2 "$sid" >/dev/null || true
+  glance --os-image-url "$SECOND_NODE" image-import --import-method glance-direct "$sid" >/dev/null || true
+  status_becomes() { local i; for ((i = 0; i < 40; i++)); do [ "$(openstack image show "$1" -f value -c status)" = "$2" ] && return 0; sleep 0.5; done; return 1; }
+  check status_becomes "$sid" active
+  glance image-download --file saved-staged.qcow2 "$sid" || true
+  check test "$(md5sum <saved-staged.qcow2 | cut -d' ' -f1)" = "$want"
+  did=$(glance image-create --name "$name-staged-deleted" --disk-format qcow2 --container-format bare |
+    awk '$2 == "id" {print $4}' || true)
+  glance image-stage --file disk.qcow2 "$did" >/dev/null || true
+  glance --os-image-url "$SECOND_NODE" image-delete "$did" || true
+  check test -z "$(openstack image list -f value -c ID | grep -e "$did")"
+  openstack image delete "$sid" || true
 fi
 
 openstack image delete "$id" "$gid" || true

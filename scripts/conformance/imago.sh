@@ -164,6 +164,6 @@ for mode in $MODES; do
 done
 
 if [ -z "$REGEX" ]; then
-  "$HERE/cli-check.sh" || status=1
+  "$HERE/cli-check.sh" --second-node "http://127.0.0.1:$REMOTE_PORT" || status=1
 fi
 exit $status
