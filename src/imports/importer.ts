@@ -698,6 +698,11 @@ export class Importer {
     }
     await this.d.tasks.purgeExpired();
     for (const s of [...this.d.stores.all(), this.d.staging.store]) await s.sweep?.().catch(() => undefined);
+    // Staged data of images that are gone, e.g. deleted on another node while this one was
+    // down (Glance's staging cleaner)
+    for (const s of await this.d.staging.stagedFiles()) {
+      if (!(await this.d.repo.get(s.imageId))) await this.d.staging.remove(s.url).catch(() => undefined);
+    }
     return stale.length;
   }
 

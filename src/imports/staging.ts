@@ -14,7 +14,8 @@ import type { StoreRegistry } from '../stores/registry.js';
 import { StoreError, type Store } from '../stores/store.js';
 
 /** Staged objects are named after the image, apart from its final data. */
-const key = (imageId: string) => `staging-${imageId}`;
+const PREFIX = 'staging-';
+const key = (imageId: string) => `${PREFIX}${imageId}`;
 
 export class StagingArea {
   /** `local`: a folder of this node only (the default), which other API nodes cannot read. */
@@ -62,6 +63,12 @@ export class StagingArea {
       if (e instanceof StoreError && (e.kind === 'not_found' || e.kind === 'bad_uri')) return;
       throw e;
     }
+  }
+
+  /** What is staged, by image, when staging is a folder (other stores are not listed). */
+  async stagedFiles(): Promise<{ imageId: string; url: string }[]> {
+    if (!(this.store instanceof FileStore)) return [];
+    return (await this.store.list(PREFIX)).map((f) => ({ imageId: f.name.slice(PREFIX.length), url: f.url }));
   }
 
   /** Drops half-staged data of an image whose import died. */

@@ -109,6 +109,17 @@ export class FileStore implements Store {
     return removed;
   }
 
+  /** The committed files whose names start with `prefix` (temp files excluded), with their URLs. */
+  async list(prefix: string): Promise<{ name: string; url: string }[]> {
+    const found: { name: string; url: string }[] = [];
+    for (const d of this.opts.dirs) {
+      for (const name of await readdir(d.path).catch(() => [] as string[])) {
+        if (name.startsWith(prefix) && !name.startsWith(TEMP_PREFIX)) found.push({ name, url: pathToFileURL(join(d.path, name)).href });
+      }
+    }
+    return found;
+  }
+
   async abandon(prefix: string): Promise<void> {
     for (const d of this.opts.dirs) {
       for (const name of await readdir(d.path).catch(() => [] as string[])) {

@@ -423,6 +423,9 @@ describe('two API nodes, each staging into its own folder', () => {
   let a: Imago;
   let b: Imago;
   let portA: number;
+  let nodeConf: string;
+  const startA = (dataDir?: string) =>
+    startImago({ conf: nodeConf, port: portA, set: [`DEFAULT.worker_self_reference_url=http://127.0.0.1:${portA}`], ...(dataDir ? { dataDir } : {}) });
   const as = (node: Imago) => client(node.url, { project: 'p1', roles: 'member,reader', user: 'u1' });
   const staged = (node: Imago) => (existsSync(join(node.dataDir, 'staging')) ? readdirSync(join(node.dataDir, 'staging')) : []);
   const stage = async (node: Imago, data: Buffer) => {
@@ -434,9 +437,9 @@ describe('two API nodes, each staging into its own folder', () => {
 
   before(async () => {
     shared = mkdtempSync(join(tmpdir(), 'imago-two-nodes-'));
-    const nodeConf = conf().replaceAll('{data}/', `${shared}/`) + `[database]\nconnection = sqlite:///${shared}/imago.sqlite\n`;
+    nodeConf = conf().replaceAll('{data}/', `${shared}/`) + `[database]\nconnection = sqlite:///${shared}/imago.sqlite\n`;
     portA = await freePort();
-    a = await startImago({ conf: nodeConf, port: portA, set: [`DEFAULT.worker_self_reference_url=http://127.0.0.1:${portA}`] });
+    a = await startA();
     const portB = await freePort();
     b = await startImago({ conf: nodeConf, port: portB, set: [`DEFAULT.worker_self_reference_url=http://127.0.0.1:${portB}`] });
   });
@@ -490,7 +493,7 @@ describe('two API nodes, each staging into its own folder', () => {
     assert.equal((await as(b).get(`/v2/images/${id}`)).status, 404);
   });
 
-  test('a stage host that is down: imports get 504 and change nothing, deletes still delete', async () => {
+  test('a stage host that is down: imports get 504 and change nothing; deletes still delete, and it cleans up when back', async () => {
     const id = await stage(a, randomBytes(1000));
     a.proc.kill('SIGKILL');
     await new Promise((r) => a.proc.once('exit', r));
@@ -504,5 +507,9 @@ describe('two API nodes, each staging into its own folder', () => {
     // Glance's choice: the image goes; the staged copy stays on the node that is down
     assert.equal((await as(b).del(`/v2/images/${id}`)).status, 204);
     assert.equal((await as(b).get(`/v2/images/${id}`)).status, 404);
+    assert.deepEqual(staged(a), [`staging-${id}`]);
+    // back up, that node finds staged data of an image that is gone, and removes it
+    a = await startA(a.dataDir);
+    await waitFor('the staging cleaner', async () => (staged(a).length === 0 ? true : undefined));
   });
 });
