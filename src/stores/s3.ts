@@ -9,6 +9,10 @@
 //   flight and write() waiting for a free slot, so memory stays at
 //   (s3_store_thread_pools + 1) × part size however fast the client sends.
 // - Ranged reads use `Range:`.
+// - Parts are sent by this file, not by @aws-sdk/lib-storage's Upload: its part size is fixed,
+//   so an image of unknown size stops at 10 000 parts (100 GiB with Glance's 10 MiB parts; here
+//   the part size grows); it pulls from a stream where the Store contract pushes
+//   (write/commit/abort); it allocates every part anew where these part buffers are reused.
 // - A failed or aborted upload is cleaned up (AbortMultipartUpload), and retried in the
 //   background while the server is unreachable.
 
