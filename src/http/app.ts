@@ -10,7 +10,7 @@ import type { RequestContext } from '../auth/context.js';
 import type { Authenticator } from '../auth/authenticator.js';
 import { HttpError, isHttpError, internalError, notFound, renderError } from './errors.js';
 import { allowedPrefixes, versionsBody, type VersionFeatures } from '../api/versions.js';
-import { stampRequestId } from './sendFileSlice.js';
+import { stampRequestId } from './route.js';
 
 declare module 'fastify' {
   interface FastifyRequest {

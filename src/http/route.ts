@@ -106,3 +106,8 @@ export function imageDataBody(req: FastifyRequest): { body: AsyncIterable<Buffer
 export function absolute(req: FastifyRequest, path: string): string {
   return `${req.protocol}://${req.headers.host ?? req.hostname}${path}`;
 }
+
+/** The request id header, on every answer (app.ts's onSend hook) and on hijacked ones (sendFileSlice). */
+export function stampRequestId(req: FastifyRequest, reply: FastifyReply): void {
+  reply.header('x-openstack-request-id', req.requestId);
+}

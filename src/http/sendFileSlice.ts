@@ -6,6 +6,7 @@
 import { once } from 'node:events';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { FileSlice } from '../data/fileSlice.js';
+import { stampRequestId } from './route.js';
 
 const BUFFER_SIZE = 1 << 20;
 /** Two: one being filled from the disk while the other is on its way to the client. */
@@ -13,11 +14,6 @@ const BUFFERS = 2;
 /** Buffers kept for the next downloads. */
 const KEEP = 16;
 const spare: Buffer[] = [];
-
-/** The request id header, on every answer (an onSend hook) and on the ones sent here. */
-export function stampRequestId(req: FastifyRequest, reply: FastifyReply): void {
-  reply.header('x-openstack-request-id', req.requestId);
-}
 
 /**
  * Writes the status and headers set on `reply`, then the slice; ends when the last byte is

@@ -8,13 +8,11 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { errorBodyMessage, HttpError } from '../http/errors.js';
 import type { Image } from '../images/model.js';
+import { loadUndici } from '../net/safeFetch.js';
 import type { Relay } from '../images/service.js';
 
 export const STAGE_HOST = 'os_glance_stage_host';
 
-/** undici costs ~8 MiB when loaded: only multi-node deployments with local staging need it. */
-let undici: Promise<typeof import('undici')> | undefined;
-const loadUndici = () => (undici ??= import('undici'));
 
 /** Hop-by-hop and per-connection headers, which must not be replayed. */
 const NOT_FORWARDED = new Set([

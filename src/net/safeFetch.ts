@@ -18,7 +18,7 @@ import type { Dispatcher } from 'undici';
 
 /** undici costs ~8 MiB when loaded: most deployments fetch nothing, so it loads on first use. */
 let undici: Promise<typeof import('undici')> | undefined;
-const loadUndici = () => (undici ??= import('undici'));
+export const loadUndici = () => (undici ??= import('undici'));
 import { redactUrl, UrlPolicyError, type CheckedUrl, type ResolvedAddress, type UrlPolicy } from './urlPolicy.js';
 
 export interface FetchTimeouts {

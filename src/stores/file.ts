@@ -95,15 +95,12 @@ export class FileStore implements Store {
    */
   async sweep(olderThanMs = STALE_TEMP_MS): Promise<number> {
     let removed = 0;
-    for (const d of this.opts.dirs) {
-      for (const name of await readdir(d.path).catch(() => [] as string[])) {
-        if (!name.startsWith(TEMP_PREFIX)) continue;
-        const path = join(d.path, name);
-        const s = await stat(path).catch(() => undefined);
-        if (s && Date.now() - s.mtimeMs >= olderThanMs) {
-          await rm(path, { force: true });
-          removed++;
-        }
+    for (const { name, path } of await this.entries()) {
+      if (!name.startsWith(TEMP_PREFIX)) continue;
+      const s = await stat(path).catch(() => undefined);
+      if (s && Date.now() - s.mtimeMs >= olderThanMs) {
+        await rm(path, { force: true });
+        removed++;
       }
     }
     return removed;
@@ -111,21 +108,24 @@ export class FileStore implements Store {
 
   /** The committed files whose names start with `prefix` (temp files excluded), with their URLs. */
   async list(prefix: string): Promise<{ name: string; url: string }[]> {
-    const found: { name: string; url: string }[] = [];
-    for (const d of this.opts.dirs) {
-      for (const name of await readdir(d.path).catch(() => [] as string[])) {
-        if (name.startsWith(prefix) && !name.startsWith(TEMP_PREFIX)) found.push({ name, url: pathToFileURL(join(d.path, name)).href });
-      }
-    }
-    return found;
+    return (await this.entries())
+      .filter(({ name }) => name.startsWith(prefix) && !name.startsWith(TEMP_PREFIX))
+      .map(({ name, path }) => ({ name, url: pathToFileURL(path).href }));
   }
 
   async abandon(prefix: string): Promise<void> {
-    for (const d of this.opts.dirs) {
-      for (const name of await readdir(d.path).catch(() => [] as string[])) {
-        if (name.startsWith(TEMP_PREFIX + prefix)) await rm(join(d.path, name), { force: true });
-      }
+    for (const { name, path } of await this.entries()) {
+      if (name.startsWith(TEMP_PREFIX + prefix)) await rm(path, { force: true });
     }
+  }
+
+  /** Every name in every data folder (a folder that cannot be read has none). */
+  private async entries(): Promise<{ name: string; path: string }[]> {
+    const all: { name: string; path: string }[] = [];
+    for (const d of this.opts.dirs) {
+      for (const name of await readdir(d.path).catch(() => [] as string[])) all.push({ name, path: join(d.path, name) });
+    }
+    return all;
   }
 
   detail(): Record<string, unknown> {

@@ -8,6 +8,7 @@ import type { AddressInfo } from 'node:net';
 import { errorBodyMessage, HttpError, renderError } from '../../src/http/errors.js';
 import { StageHost, stageHostRelay, STAGE_HOST } from '../../src/imports/stageHost.js';
 import type { Image } from '../../src/images/model.js';
+import { freePort } from '../helpers/server.js';
 
 interface Seen {
   method: string;
@@ -87,12 +88,7 @@ describe('StageHost', () => {
   });
 
   test('no answer: 504 when the host cannot be reached or is too slow', async () => {
-    const closed = `http://127.0.0.1:${await new Promise<number>((r) => {
-      const s = createServer().listen(0, '127.0.0.1', () => {
-        const { port } = s.address() as AddressInfo;
-        s.close(() => r(port));
-      });
-    })}`;
+    const closed = `http://127.0.0.1:${await freePort()}`;
     const host = new StageHost('http://me');
     await assert.rejects(host.replay(closed, { method: 'DELETE', url: '/v2/images/i1', headers: {} }), (e: unknown) => e instanceof HttpError && e.status === 504);
     const saved = StageHost.timeoutMs;
