@@ -6,8 +6,10 @@
 #
 # Starts Keystone (scripts/keystone.sh) if needed, builds and starts imago with
 # [paste_deploy] flavor = keystone on 127.0.0.1:$IMAGO_CONFORMANCE_PORT (9393),
-# loads Glance's metadata definitions (/etc/glance/metadefs) into it, registers it as the `image` service, runs Tempest with the features imago
-# supports, then cli-check.sh. Tempest runs twice (IMAGO_CONFORMANCE_POLICY=
+# loads Glance's metadata definitions into it (the package glance-common's copy in
+# /usr/share/glance-common/metadefs: /etc/glance/metadefs is only made by its postinst,
+# so `dpkg -S` cannot vouch for it), registers it as the `image` service, runs Tempest
+# with the features imago supports, then cli-check.sh. Tempest runs twice (IMAGO_CONFORMANCE_POLICY=
 # legacy|srbac|both, default both): with Glance's legacy policy defaults, as the
 # Zed baseline ran, and with secure RBAC (new defaults, scope), today's default.
 # Tests imago may fail are listed with the reason in expected-failures.txt (empty
@@ -33,7 +35,9 @@ STATE=${IMAGO_CONFORMANCE_STATE:-/tmp/imago-conformance}
 FEATURES=${IMAGO_TEMPEST_FEATURES:-import_image,os_glance_reserved,manage_locations,image_caching}
 REMOTE_PORT=$((PORT + 1))
 EXPECTED=$HERE/expected-failures.txt
+METADEFS=${IMAGO_CONFORMANCE_METADEFS:-/usr/share/glance-common/metadefs}
 
+need_debs glance-common   # the metadata definitions loaded below
 "$ROOT/scripts/keystone.sh" start
 eval "$("$ROOT/scripts/keystone.sh" env)"
 
@@ -110,7 +114,7 @@ allowed_ports = [80,443,5000,$PORT,$REMOTE_PORT]
 CONF
   # Metadata definitions, as a Glance deployment has them (glance-manage db_load_metadefs):
   # Tempest's metadefs tests use the seeded resource types.
-  node "$ROOT/dist/src/cli/main.js" db load-metadefs --config-file "$STATE/glance-api.conf" >"$STATE/load-metadefs.log" 2>&1 || {
+  node "$ROOT/dist/src/cli/main.js" db load-metadefs --config-file "$STATE/glance-api.conf" --path "$METADEFS" >"$STATE/load-metadefs.log" 2>&1 || {
     cat "$STATE/load-metadefs.log"
     die "imago db load-metadefs failed"
   }
