@@ -5,8 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
@@ -23,6 +22,7 @@ import {
   type PropertyRuleFormat,
   type Visibility,
 } from '../../src/policy/index.js';
+import { tempDir } from '../helpers/cleanup.js';
 
 const PYTHON = '/usr/bin/python3';
 const ORACLE = fileURLToPath(new URL('../../../test/conformance/glance_policy_oracle.py', import.meta.url));
@@ -84,7 +84,7 @@ test('every Glance rule gives oslo.policy\'s answer (new/legacy defaults, scope,
 });
 
 test('the same with an operator policy file (lists, null, loops, undefined rules, literals)', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'imago-oracle-'));
+  const dir = tempDir('imago-oracle-');
   const file = join(dir, 'policy.yaml');
   writeFileSync(
     file,
@@ -149,7 +149,7 @@ test('image and member API decisions match ImageAPIPolicy/MemberAPIPolicy (403/4
 });
 
 test('property protections match Glance\'s PropertyRules in both formats', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'imago-oracle-'));
+  const dir = tempDir('imago-oracle-');
   const policyFile = join(dir, 'policy.json');
   writeFileSync(policyFile, JSON.stringify({ glance_creator: 'role:admin or role:glance_create_user' }));
   const files: Record<PropertyRuleFormat, string> = {

@@ -1,9 +1,9 @@
 // Builds real disk images with Debian tools for the format inspector tests, and feeds them in odd-sized chunks.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { FormatInspector, type InspectionResult, type InspectorOptions } from '../../src/formats/index.js';
+import { tempDir } from './cleanup.js';
 
 /** Debian package that provides each tool the tests run. */
 const PACKAGES: Record<string, string> = {
@@ -47,7 +47,7 @@ export function qemuImg(...args: string[]): void {
 }
 
 export class Workdir {
-  readonly dir = mkdtempSync(join(tmpdir(), 'imago-formats-'));
+  readonly dir = tempDir('imago-formats-');
   path(name: string): string {
     return join(this.dir, name);
   }

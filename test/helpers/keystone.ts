@@ -6,6 +6,7 @@
 import { spawnSync } from 'node:child_process';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { onExit } from './cleanup.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 export const REPO_ROOT = resolve(here, '../../..');
@@ -64,15 +65,26 @@ function script(args: string[]): string {
   return r.stdout;
 }
 
+let started: KeystoneEnv | undefined;
+
+/**
+ * The Keystone named by KEYSTONE_URL (left as it is), else the one of scripts/keystone.sh:
+ * reused when it already runs, else started here and stopped when this test process ends
+ * (helpers/cleanup.ts), so a run leaves no Keystone behind that it did not find.
+ */
 export function ensureKeystone(): KeystoneEnv {
   if (process.env.KEYSTONE_URL) return fromEnv(process.env);
+  if (started) return started;
+  const running = spawnSync('bash', [resolve(REPO_ROOT, 'scripts/keystone.sh'), 'status'], { stdio: 'ignore' }).status === 0;
   script(['start']);
+  if (!running) onExit(() => void spawnSync('bash', [resolve(REPO_ROOT, 'scripts/keystone.sh'), 'stop'], { stdio: 'ignore', timeout: 60_000 }));
   const vars: Record<string, string> = {};
   for (const line of script(['env']).split('\n')) {
     const m = /^export ([A-Z_]+)=(.*)$/.exec(line);
     if (m) vars[m[1]!] = m[2]!;
   }
-  return fromEnv(vars);
+  started = fromEnv(vars);
+  return started;
 }
 
 export interface IssuedToken {

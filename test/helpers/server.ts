@@ -8,6 +8,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { onExit } from './cleanup.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 export const CLI = resolve(here, '../../src/cli/main.js');
@@ -40,6 +41,15 @@ export async function freePort(): Promise<number> {
   return port;
 }
 
+/** How long a started server may take to say it serves, and to stop after SIGTERM, before it is killed. */
+const START_TIMEOUT_MS = 20_000;
+const STOP_GRACE_MS = 10_000;
+
+/**
+ * Starts `imago serve`. Whatever happens (a start that fails or times out, a test that
+ * fails, the test process interrupted), the process is killed and its data folder removed:
+ * by stop(), or else when the test process ends (helpers/cleanup.ts).
+ */
 export async function startImago(opts: StartOptions = {}): Promise<Imago> {
   const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), 'imago-test-'));
   const args = [CLI, 'serve', '--bind-port', String(opts.port ?? 0), '--data-dir', dataDir];
@@ -50,38 +60,52 @@ export async function startImago(opts: StartOptions = {}): Promise<Imago> {
   }
   for (const s of opts.set ?? []) args.push('--set', s);
   const proc = spawn(process.execPath, ['--max-semi-space-size=1', ...args], { env: { ...process.env, ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const running = () => proc.exitCode === null && proc.signalCode === null;
+  const forget = onExit(() => {
+    if (running()) proc.kill('SIGKILL');
+    rmSync(dataDir, { recursive: true, force: true });
+  });
   let out = '';
   proc.stdout!.on('data', (d) => (out += d));
   proc.stderr!.on('data', (d) => (out += d));
-  const url = await new Promise<string>((res, rej) => {
-    const timer = setTimeout(() => rej(new Error(`imago did not start:\n${out}`)), 20_000);
-    const check = () => {
-      const m = /serving the Images API on (http:\/\/[^\s]+)/.exec(out);
-      if (m) {
-        clearTimeout(timer);
-        res(m[1]!);
-      }
-    };
-    proc.stdout!.on('data', check);
-    proc.on('exit', (code) => {
+  const exited = new Promise<void>((r) => proc.once('exit', () => r()));
+
+  async function stop(): Promise<void> {
+    if (running()) {
+      proc.kill('SIGTERM');
+      let timer: NodeJS.Timeout | undefined;
+      const lingered = await Promise.race([exited.then(() => false), new Promise<boolean>((r) => (timer = setTimeout(() => r(true), STOP_GRACE_MS)))]);
       clearTimeout(timer);
-      rej(new Error(`imago exited with ${code}:\n${out}`));
-    });
-  });
-  return {
-    url,
-    dataDir,
-    proc,
-    output: () => out,
-    async stop() {
-      if (proc.exitCode === null && proc.signalCode === null) {
-        const done = new Promise((r) => proc.once('exit', r));
-        proc.kill('SIGTERM');
-        await done;
+      if (lingered) {
+        proc.kill('SIGKILL');
+        await exited;
       }
-      rmSync(dataDir, { recursive: true, force: true });
-    },
-  };
+    }
+    rmSync(dataDir, { recursive: true, force: true });
+    forget();
+  }
+
+  try {
+    const url = await new Promise<string>((res, rej) => {
+      const timer = setTimeout(() => rej(new Error(`imago did not start within ${START_TIMEOUT_MS / 1000} s:\n${out}`)), START_TIMEOUT_MS);
+      const check = () => {
+        const m = /serving the Images API on (http:\/\/[^\s]+)/.exec(out);
+        if (m) {
+          clearTimeout(timer);
+          res(m[1]!);
+        }
+      };
+      proc.stdout!.on('data', check);
+      proc.on('exit', (code, signal) => {
+        clearTimeout(timer);
+        rej(new Error(`imago exited with ${code ?? signal}:\n${out}`));
+      });
+    });
+    return { url, dataDir, proc, output: () => out, stop };
+  } catch (e) {
+    await stop();
+    throw e;
+  }
 }
 
 type BodyInit = NonNullable<RequestInit['body']>;

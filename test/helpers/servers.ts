@@ -4,9 +4,9 @@ import { createServer as createHttpServer, type IncomingMessage, type Server, ty
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { tempDir } from './cleanup.js';
 
 export type Handler = (req: IncomingMessage, res: ServerResponse) => void;
 
@@ -61,7 +61,7 @@ export interface TestCert {
 
 /** A self-signed certificate for the given DNS names and IPs, made with the openssl command. */
 export function makeSelfSignedCert(dnsNames: string[], ips: string[]): TestCert {
-  const dir = mkdtempSync(join(tmpdir(), 'imago-cert-'));
+  const dir = tempDir('imago-cert-');
   const keyFile = join(dir, 'key.pem');
   const certFile = join(dir, 'cert.pem');
   const san = [...dnsNames.map((d) => `DNS:${d}`), ...ips.map((i) => `IP:${i}`)].join(',');

@@ -7,7 +7,8 @@
 import { spawnSync } from 'node:child_process';
 import net from 'node:net';
 import { resolve } from 'node:path';
-import { REPO_ROOT } from './keystone.js';
+import { ensureKeystone, REPO_ROOT } from './keystone.js';
+import { onExit } from './cleanup.js';
 import { s3Backend } from '../integration/backends.js';
 
 export const SWIFT_DEBS =
@@ -36,6 +37,18 @@ export function saio(...args: string[]): string {
   return r.stdout;
 }
 
+let owned = false;
+/**
+ * Before a start: when the SAIO is not running yet, this process starts it and stops it
+ * (all of it, both proxies) when it ends (helpers/cleanup.ts); one found running is left.
+ */
+function ownSaioIfStopped(): void {
+  if (owned) return;
+  if (spawnSync('bash', [SCRIPT, 'status'], { stdio: 'ignore' }).status === 0) return;
+  owned = true;
+  onExit(() => void spawnSync('bash', [SCRIPT, 'stop'], { stdio: 'ignore', timeout: 60_000 }));
+}
+
 function envOf(out: string): Record<string, string> {
   const vars: Record<string, string> = {};
   for (const line of out.split('\n')) {
@@ -51,6 +64,7 @@ export function ensureSwiftTempauth(): SwiftAccountEnv & { saio: boolean } {
   if (e.SWIFT_AUTH_URL && e.SWIFT_USER && e.SWIFT_KEY) {
     return { name: 'tempauth', authUrl: e.SWIFT_AUTH_URL, authVersion: '1', user: e.SWIFT_USER, key: e.SWIFT_KEY, saio: false };
   }
+  ownSaioIfStopped();
   saio('start');
   const v = envOf(saio('env'));
   return { name: 'tempauth', authUrl: v.SWIFT_AUTH_URL!, authVersion: '1', user: v.SWIFT_USER!, key: v.SWIFT_KEY!, saio: true };
@@ -62,12 +76,14 @@ export function ensureSwiftKeystone(): SwiftAccountEnv & { proxyUrl: string } {
   if (e.SWIFT_KS_AUTH_URL && e.SWIFT_KS_USER && e.SWIFT_KS_KEY && e.SWIFT_KS_PROXY_URL) {
     return { name: 'keystone', authUrl: e.SWIFT_KS_AUTH_URL, authVersion: '3', user: e.SWIFT_KS_USER, key: e.SWIFT_KS_KEY, proxyUrl: e.SWIFT_KS_PROXY_URL };
   }
+  // Keystone first, through its helper, so that a Keystone started for this is stopped afterwards too.
+  ensureKeystone();
+  ownSaioIfStopped();
   saio('start-keystone');
   const v = envOf(saio('env'));
   return { name: 'keystone', authUrl: v.SWIFT_KS_AUTH_URL!, authVersion: '3', user: v.SWIFT_KS_USER!, key: v.SWIFT_KS_KEY!, proxyUrl: v.SWIFT_KS_PROXY_URL! };
 }
 
-/** radosgw's Swift API (or any other v1 endpoint) when RGW_SWIFT_AUTH_URL/USER/KEY are set. */
 /**
  * radosgw's Swift API: from RGW_SWIFT_AUTH_URL/USER/KEY when set, else from a ceph-mini
  * started now (scripts/backends/ceph-mini.sh), which `stop` shuts down afterwards.

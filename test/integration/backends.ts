@@ -1,11 +1,12 @@
 // Real servers for integration tests, started from scripts/backends/ (or reused when the
 // environment already names one). A missing server is a failure with a clear message, never a skip.
 
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { delimiter, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { S3StoreOptions } from '../../src/stores/s3.js';
+import { onExit } from '../helpers/cleanup.js';
 
 /** The repository root: the nearest folder above this file with a package.json (works from dist/ too). */
 export function repoRoot(): string {
@@ -118,6 +119,9 @@ export function s3Backend(): S3Backend {
   }
   const env = { ...process.env, CEPH_MINI_SELFTEST: process.env.CEPH_MINI_SELFTEST ?? '0' };
   const t0 = performance.now();
+  // `start` wipes and starts a cluster of its own: it is stopped when this process ends,
+  // whatever happens, unless stop() did it first.
+  const forget = onExit(() => void spawnSync('bash', [script, 'stop'], { stdio: 'ignore', env, timeout: 60_000 }));
   try {
     run('start', env);
   } catch (e) {
@@ -133,7 +137,10 @@ export function s3Backend(): S3Backend {
     swift: { authUrl: vars.RGW_SWIFT_AUTH_URL!, user: vars.RGW_SWIFT_USER!, key: vars.RGW_SWIFT_KEY! },
     stopGateway: () => void run('rgw-stop', env),
     startGateway: () => void run('rgw-start', env),
-    stop: () => void run('stop', env),
+    stop: () => {
+      run('stop', env);
+      forget();
+    },
     startedHere: true,
     startMs,
   };

@@ -7,12 +7,12 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, readdirSync, statSync, unlinkSync, utimesSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readdirSync, statSync, unlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { client, startImago, type Imago } from '../helpers/server.js';
+import { tempDir } from '../helpers/cleanup.js';
 
 const md5 = (b: Buffer) => createHash('md5').update(b).digest('hex');
 const MiB = 1 << 20;
@@ -27,7 +27,7 @@ interface Node {
 
 /** A node whose cache folder is <data>/cache (startImago makes the data folder, so it is set afterwards). */
 async function cacheNode(extra: string[] = []): Promise<Node> {
-  const dataDir = mkdtempSync(join(tmpdir(), 'imago-cache-test-'));
+  const dataDir = tempDir('imago-cache-test-');
   const cacheDir = join(dataDir, 'cache');
   const imago = await startImago({ dataDir, set: [`DEFAULT.image_cache_dir=${cacheDir}`, ...extra] });
   return { imago, api: client(imago.url), cacheDir };
@@ -402,39 +402,37 @@ describe('pruning', () => {
 });
 
 describe('nodes', () => {
-  test('each node has its own cache, keyed by worker_self_reference_url; deletions reach the other node', async () => {
+  test('each node has its own cache, keyed by worker_self_reference_url; deletions reach the other node', async (t) => {
     const a = await cacheNode(['DEFAULT.worker_self_reference_url=http://node-a']);
+    t.after(() => a.imago.stop());
     const shared = [
       `database.connection=sqlite:///${join(a.imago.dataDir, 'imago.sqlite')}`,
       `glance_store.filesystem_store_datadir=${join(a.imago.dataDir, 'images')}`,
       'DEFAULT.worker_self_reference_url=http://node-b',
     ];
     const b = await cacheNode(shared);
-    try {
-      const data = randomBytes(10_000);
-      const id = await activeImage(a.api, data);
-      await a.api.put(`/v2/cache/${id}`);
-      await until('node a to cache it', () => entry(a.api, id));
-      assert.deepEqual(await cacheState(b.api), { cached_images: [], queued_images: [] });
-      await download(b, id);
-      await until('node b to cache it', () => entry(b.api, id));
-      assert.equal(statSync(join(b.cacheDir, id)).size, data.length);
-      // Deleted through node a: node b drops its copy at its next cleaning.
-      assert.equal((await a.api.del(`/v2/images/${id}`)).status, 204);
-      assert.equal(await entry(a.api, id), undefined);
-      assert.equal((await b.api.post('/v2/cache/clean')).status, 200);
-      assert.equal(await entry(b.api, id), undefined);
-      assert.ok(!existsSync(join(b.cacheDir, id)));
-    } finally {
-      await b.imago.stop();
-      await a.imago.stop();
-    }
+    t.after(() => b.imago.stop());
+    const data = randomBytes(10_000);
+    const id = await activeImage(a.api, data);
+    await a.api.put(`/v2/cache/${id}`);
+    await until('node a to cache it', () => entry(a.api, id));
+    assert.deepEqual(await cacheState(b.api), { cached_images: [], queued_images: [] });
+    await download(b, id);
+    await until('node b to cache it', () => entry(b.api, id));
+    assert.equal(statSync(join(b.cacheDir, id)).size, data.length);
+    // Deleted through node a: node b drops its copy at its next cleaning.
+    assert.equal((await a.api.del(`/v2/images/${id}`)).status, 204);
+    assert.equal(await entry(a.api, id), undefined);
+    assert.equal((await b.api.post('/v2/cache/clean')).status, 200);
+    assert.equal(await entry(b.api, id), undefined);
+    assert.ok(!existsSync(join(b.cacheDir, id)));
   });
 });
 
 describe('restart', () => {
-  test('the cache outlives a restart, and what a crash left half-written is swept at start', async () => {
+  test('the cache outlives a restart, and what a crash left half-written is swept at start', async (t) => {
     const first = await cacheNode(['DEFAULT.image_cache_stall_time=60']);
+    t.after(() => first.imago.stop());
     const data = randomBytes(20_000);
     const id = await activeImage(first.api, data);
     await first.api.put(`/v2/cache/${id}`);

@@ -4,11 +4,11 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { startImago, type Imago } from '../helpers/server.js';
+import { tempDir } from '../helpers/cleanup.js';
 
 const run = promisify(execFile);
 let imago: Imago;
@@ -22,7 +22,7 @@ for (const tool of ['/usr/bin/openstack', '/usr/bin/glance', '/usr/bin/qemu-img'
 
 before(async () => {
   imago = await startImago();
-  dir = mkdtempSync(join(tmpdir(), 'imago-cli-'));
+  dir = tempDir('imago-cli-');
   await run('/usr/bin/qemu-img', ['create', '-q', '-f', 'qcow2', join(dir, 'disk.qcow2'), '64M']);
 });
 after(async () => {

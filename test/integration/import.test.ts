@@ -5,14 +5,14 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { client, freePort, startImago, type Imago } from '../helpers/server.js';
 import { serveBytes, startHttpServer, type TestServer } from '../helpers/servers.js';
 import { qemuImg, Workdir } from '../helpers/images.js';
+import { tempDir } from '../helpers/cleanup.js';
 
 type Client = ReturnType<typeof client>;
 const md5 = (b: Buffer) => createHash('md5').update(b).digest('hex');
@@ -436,7 +436,7 @@ describe('two API nodes, each staging into its own folder', () => {
   };
 
   before(async () => {
-    shared = mkdtempSync(join(tmpdir(), 'imago-two-nodes-'));
+    shared = tempDir('imago-two-nodes-');
     nodeConf = conf().replaceAll('{data}/', `${shared}/`) + `[database]\nconnection = sqlite:///${shared}/imago.sqlite\n`;
     portA = await freePort();
     a = await startA();
@@ -444,8 +444,8 @@ describe('two API nodes, each staging into its own folder', () => {
     b = await startImago({ conf: nodeConf, port: portB, set: [`DEFAULT.worker_self_reference_url=http://127.0.0.1:${portB}`] });
   });
   after(async () => {
-    await a.stop();
-    await b.stop();
+    await a?.stop();
+    await b?.stop();
     rmSync(shared, { recursive: true, force: true });
   });
 

@@ -5,11 +5,11 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { CLI, client, rawRequest, startImago, type Imago } from '../helpers/server.js';
+import { tempDir } from '../helpers/cleanup.js';
 
 const run = promisify(execFile);
 type Client = ReturnType<typeof client>;
@@ -45,7 +45,7 @@ before(async () => {
   a = client(imago.url, { project: 'project-a', roles: 'member,reader', user: 'a-user' });
   b = client(imago.url, { project: 'project-b', roles: 'member,reader', user: 'b-user' });
   noRole = client(imago.url, { project: 'project-a', roles: '', user: 'nobody' });
-  fixtures = mkdtempSync(join(tmpdir(), 'imago-metadefs-fixtures-'));
+  fixtures = tempDir('imago-metadefs-fixtures-');
   writeFileSync(join(fixtures, 'seed.json'), JSON.stringify(SEED));
 });
 after(async () => {

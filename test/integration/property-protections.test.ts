@@ -1,15 +1,15 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { client, startImago, type Imago } from '../helpers/server.js';
+import { tempDir } from '../helpers/cleanup.js';
 
 let imago: Imago;
 let dir: string;
 
 before(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'imago-pp-'));
+  dir = tempDir('imago-pp-');
   const file = join(dir, 'property-protections.conf');
   writeFileSync(
     file,

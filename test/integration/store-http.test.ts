@@ -6,9 +6,6 @@
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import type { IncomingMessage } from 'node:http';
 import { connect, type Socket } from 'node:net';
@@ -18,6 +15,7 @@ import { HttpStore } from '../../src/stores/http.js';
 import { StoreError, type Store } from '../../src/stores/store.js';
 import { UrlPolicy } from '../../src/net/urlPolicy.js';
 import { makeSelfSignedCert, serveBytes, startHttpServer, startHttpsServer, type TestCert, type TestServer } from '../helpers/servers.js';
+import { tempDir } from '../helpers/cleanup.js';
 
 const DATA = randomBytes(3 * 1024 * 1024 + 17);
 
@@ -126,7 +124,7 @@ describe('http store (real servers on 127.0.0.1)', () => {
     const config = loadConfig({
       env: {},
       set: [
-        `DEFAULT.imago_data_dir=${mkdtempSync(join(tmpdir(), 'imago-http-'))}`,
+        `DEFAULT.imago_data_dir=${tempDir('imago-http-')}`,
         'glance_store.stores=file, http',
         'glance_store.default_store=file',
         'import_filtering_opts.allowed_hosts=127.0.0.1',
@@ -354,7 +352,7 @@ describe('http store (real servers on 127.0.0.1)', () => {
       set: [
         'DEFAULT.enabled_backends=web:http, local:file',
         'glance_store.default_backend=local',
-        `local.filesystem_store_datadir=${mkdtempSync(join(tmpdir(), 'imago-http-'))}`,
+        `local.filesystem_store_datadir=${tempDir('imago-http-')}`,
         `web.https_ca_certificates_file=${cert.certFile}`,
         `web.http_proxy_information=http:127.0.0.1:${proxy.port}, https:http://127.0.0.1:${proxy.port}`,
         'import_filtering_opts.allowed_hosts=127.0.0.1',

@@ -1,11 +1,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseIni } from '../../src/config/ini.js';
 import { loadConfig, ConfigError } from '../../src/config/config.js';
 import { parseList, parseSize } from '../../src/config/options.js';
+import { tempDir } from '../helpers/cleanup.js';
 
 test('ini: comments, continuation lines, quotes and repeated keys', () => {
   const s = parseIni(
@@ -43,7 +43,7 @@ test('lists accept brackets and sizes accept suffixes', () => {
 });
 
 test('config: glance-api.conf values, then env, then flags', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'imago-conf-'));
+  const dir = tempDir('imago-conf-');
   const file = join(dir, 'glance-api.conf');
   writeFileSync(
     file,

@@ -1,16 +1,16 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, truncateSync, writeFileSync } from 'node:fs';
+import { truncateSync, writeFileSync } from 'node:fs';
 import { open } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { once } from 'node:events';
 import { FileSlice } from '../../src/data/fileSlice.js';
+import { tempDir } from '../helpers/cleanup.js';
 
 const data = randomBytes(3 * 1024 * 1024 + 123);
 function fileWith(bytes: Buffer): string {
-  const path = join(mkdtempSync(join(tmpdir(), 'imago-slice-')), 'f');
+  const path = join(tempDir('imago-slice-'), 'f');
   writeFileSync(path, bytes);
   return path;
 }

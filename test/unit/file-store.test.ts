@@ -1,10 +1,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readdirSync, readFileSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { FileStore } from '../../src/stores/file.js';
 import { StoreError } from '../../src/stores/store.js';
+import { tempDir } from '../helpers/cleanup.js';
 
 async function readAll(s: AsyncIterable<Buffer>): Promise<Buffer> {
   const parts: Buffer[] = [];
@@ -13,7 +13,7 @@ async function readAll(s: AsyncIterable<Buffer>): Promise<Buffer> {
 }
 
 function makeStore(opts: Partial<ConstructorParameters<typeof FileStore>[0]> = {}) {
-  const dir = mkdtempSync(join(tmpdir(), 'imago-fs-'));
+  const dir = tempDir('imago-fs-');
   const store = new FileStore({ id: 'file', dirs: [{ path: dir, priority: 0 }], filePerm: 0, chunkSize: 65536, thinProvisioning: false, locationMetadata: {}, ...opts });
   return { store, dir };
 }
@@ -68,8 +68,8 @@ test('file store: thin provisioning leaves holes, file_perm applies', async () =
 });
 
 test('file store: filesystem_store_datadirs — highest priority first, a folder without room is passed over', async () => {
-  const low = mkdtempSync(join(tmpdir(), 'imago-fs-low-'));
-  const high = mkdtempSync(join(tmpdir(), 'imago-fs-high-'));
+  const low = tempDir('imago-fs-low-');
+  const high = tempDir('imago-fs-high-');
   const store = new FileStore({ id: 'file', dirs: [{ path: low, priority: 100 }, { path: high, priority: 200 }], filePerm: 0, chunkSize: 65536, thinProvisioning: false, locationMetadata: {} });
   await store.init();
   const w = await store.createWriter('prio', { sizeHint: 10 });

@@ -1,7 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadConfig, ConfigError } from '../../src/config/config.js';
 import {
@@ -13,9 +12,10 @@ import {
   type KeystoneAuthOptions,
 } from '../../src/auth/keystone.js';
 import { isHttpError } from '../../src/http/errors.js';
+import { tempDir } from '../helpers/cleanup.js';
 
 function configFrom(text: string) {
-  const dir = mkdtempSync(join(tmpdir(), 'imago-ks-'));
+  const dir = tempDir('imago-ks-');
   const file = join(dir, 'glance-api.conf');
   writeFileSync(file, text);
   return loadConfig({ configFiles: [file] });

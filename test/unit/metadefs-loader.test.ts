@@ -5,12 +5,12 @@
 import { afterEach, beforeEach, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { migrate, openDatabase, type Db } from '../../src/db/connect.js';
 import { describeReport, loadMetadefs, LoadError, metadefFiles } from '../../src/metadefs/loader.js';
 import { MetadefRepository } from '../../src/metadefs/repository.js';
 import { ModelError, propertyType } from '../../src/metadefs/model.js';
+import { tempDir } from '../helpers/cleanup.js';
 
 let dir: string;
 let db: Db;
@@ -42,7 +42,7 @@ function writeDefs(defs: Record<string, unknown>): string {
 }
 
 beforeEach(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'imago-metadefs-'));
+  dir = tempDir('imago-metadefs-');
   db = openDatabase(`sqlite:///${join(dir, 'db.sqlite')}`);
   await migrate(db);
   repo = new MetadefRepository(db, true);

@@ -1,7 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   DuplicatePolicyError,
@@ -17,6 +16,7 @@ import {
 } from '../../src/policy/enforcer.js';
 import { GLANCE_POLICY_DEFAULTS, createGlanceEnforcer } from '../../src/policy/glanceDefaults.js';
 import { parseIni } from '../../src/config/ini.js';
+import { tempDir } from '../helpers/cleanup.js';
 
 const alice: Credentials = { user_id: 'alice', project_id: 'p1', roles: ['member', 'reader'] };
 
@@ -25,7 +25,7 @@ function only(overrides: Record<string, unknown>, defaults: RuleDefault[] = []) 
 }
 
 function tmp(): string {
-  return mkdtempSync(join(tmpdir(), 'imago-policy-'));
+  return tempDir('imago-policy-');
 }
 
 test('substitution: %(key)s from the target, missing keys make the check false', () => {

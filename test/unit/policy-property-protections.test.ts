@@ -1,14 +1,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PolicyEnforcer, type Credentials } from '../../src/policy/enforcer.js';
 import { GLANCE_POLICY_DEFAULTS } from '../../src/policy/glanceDefaults.js';
 import { PropertyProtectionError, PropertyProtections, type PropertyOperation } from '../../src/policy/propertyProtections.js';
+import { tempDir } from '../helpers/cleanup.js';
 
 function file(text: string): string {
-  const path = join(mkdtempSync(join(tmpdir(), 'imago-propprot-')), 'property-protections.conf');
+  const path = join(tempDir('imago-propprot-'), 'property-protections.conf');
   writeFileSync(path, text);
   return path;
 }

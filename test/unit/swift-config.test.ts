@@ -4,8 +4,7 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ConfigError, OptionReader } from '../../src/config/options.js';
 import { StoreError } from '../../src/stores/store.js';
@@ -20,6 +19,7 @@ import {
 } from '../../src/stores/swift/config.js';
 import { endpointFromCatalog, keystoneV3 } from '../../src/stores/swift/auth.js';
 import { SwiftStore } from '../../src/stores/swift.js';
+import { tempDir } from '../helpers/cleanup.js';
 
 function reader(values: Record<string, string>): OptionReader {
   return new OptionReader(new Map([['glance_store', new Map(Object.entries(values).map(([k, v]) => [k, [v]]))]]), 'glance_store');
@@ -160,7 +160,7 @@ test('catalog: by service type, interface (publicURL -> public) and region; v2-s
 });
 
 test('options: Glance\'s defaults and units, and the combinations glance_store refuses', async () => {
-  const dir = await mkdtemp(join(tmpdir(), 'imago-swiftconf-'));
+  const dir = tempDir('imago-swiftconf-');
   await writeFile(join(dir, 'glance-swift.conf'), '[ref1]\nuser = a:b\nkey = k\nauth_address = http://k:5000/v3\n');
   const env = { configDir: dir, multistore: false };
   const o = swiftStoreOptionsFrom('swift', reader({ swift_store_config_file: 'glance-swift.conf' }), env);
