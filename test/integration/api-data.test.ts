@@ -1,7 +1,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { readdirSync, readFileSync, readlinkSync, truncateSync } from 'node:fs';
+import { readdirSync, readFileSync, readlinkSync, truncateSync, writeFileSync } from 'node:fs';
 import { Agent, request, type IncomingHttpHeaders } from 'node:http';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -317,7 +317,8 @@ describe('format inspection on upload', () => {
     const work = new Workdir();
     try {
       qemuImg('create', '-q', '-f', 'qcow2', work.path('disk.qcow2'), '1G');
-      qemuImg('create', '-q', '-f', 'qcow2', '-b', '/etc/hostname', '-F', 'raw', work.path('backed.qcow2'));
+      writeFileSync(work.path('base.raw'), Buffer.alloc(4096)); // a backing file of the test's own
+      qemuImg('create', '-q', '-f', 'qcow2', '-b', work.path('base.raw'), '-F', 'raw', work.path('backed.qcow2'));
       const good = await api.create({ disk_format: 'qcow2' });
       assert.equal((await api.upload(`/v2/images/${good.id}/file`, readFileSync(work.path('disk.qcow2')))).status, 204);
       const shown = (await api.get(`/v2/images/${good.id}`)).json;

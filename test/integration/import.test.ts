@@ -5,7 +5,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -50,7 +50,8 @@ before(async () => {
   web = await startHttpServer(webHandler);
   files.set('/image.raw', randomBytes(400_000));
   qemuImg('create', '-q', '-f', 'qcow2', work.path('disk.qcow2'), '256M');
-  qemuImg('create', '-q', '-f', 'qcow2', '-b', '/etc/hostname', '-F', 'raw', work.path('backed.qcow2'));
+  writeFileSync(work.path('base.raw'), Buffer.alloc(4096)); // a backing file of the test's own
+  qemuImg('create', '-q', '-f', 'qcow2', '-b', work.path('base.raw'), '-F', 'raw', work.path('backed.qcow2'));
   qemuImg('create', '-q', '-f', 'vmdk', '-o', 'subformat=monolithicFlat', work.path('flat.vmdk'), '1M');
   files.set('/disk.qcow2', readFileSync(work.path('disk.qcow2')));
   files.set('/backed.qcow2', readFileSync(work.path('backed.qcow2')));
