@@ -22,7 +22,7 @@ import type { StoreRegistry } from '../stores/registry.js';
 import { StoreError, type Store } from '../stores/store.js';
 import type { ImageAuthorizer } from '../images/authz.js';
 import type { Image, ImageLocation } from '../images/model.js';
-import type { ImageRepository } from '../images/repository.js';
+import type { ImageFields, ImageRepository } from '../images/repository.js';
 import type { LocationRules } from '../images/locations.js';
 import { uploadError, type ImageService, type Relay } from '../images/service.js';
 import type { Task, TaskRepository } from '../tasks/tasks.js';
@@ -86,7 +86,7 @@ export class Importer {
     const { image, access } = await this.d.images.load(ctx, id);
     this.d.authz.enforce(ctx, image, 'modify_image', access);
     if (image.status !== 'queued') throw conflict(`Image status transition from ${image.status} to uploading is not allowed`);
-    if (!(await this.d.repo.save(id, { base: { status: 'uploading' } }, ['queued']))) {
+    if (!(await this.d.repo.transition(id, 'queued', 'uploading'))) {
       throw conflict(`Image status transition from ${(await this.d.repo.get(id))?.status ?? 'deleted'} to uploading is not allowed`);
     }
     let staged: IngestResult;
@@ -99,22 +99,18 @@ export class Importer {
         signal: opts.signal,
       });
     } catch (e) {
-      await this.d.repo.save(id, { base: { status: 'queued' } }, ['uploading']);
+      await this.d.repo.transition(id, 'uploading', 'queued');
       if (e instanceof StoreError && e.kind === 'duplicate') throw conflict(`The image ${id} has data on staging`);
       throw uploadError(e);
     }
-    const saved = await this.d.repo.save(
-      id,
-      {
-        base: { size: staged.size },
-        setProperties: {
-          [STAGED_URL]: staged.url,
-          // only this node can read its own staging folder: other nodes relay the import here
-          ...(this.d.staging.local ? this.d.stageHost.record() : {}),
-        },
+    const saved = await this.d.repo.transition(id, 'uploading', 'uploading', {
+      fields: { size: staged.size },
+      setProperties: {
+        [STAGED_URL]: staged.url,
+        // only this node can read its own staging folder: other nodes relay the import here
+        ...(this.d.staging.local ? this.d.stageHost.record() : {}),
       },
-      ['uploading'],
-    );
+    });
     if (!saved) {
       await this.d.staging.remove(staged.url);
       throw conflict(`Image ${id} changed while its data was being staged`);
@@ -271,7 +267,7 @@ export class Importer {
       let image = await this.mustGet(job.imageId);
       const copy = job.method === 'copy-image';
       if (!copy) {
-        if (!(await this.d.repo.save(job.imageId, { base: { status: 'importing' } }, ['queued', 'uploading']))) {
+        if (!(await this.d.repo.transition(job.imageId, ['queued', 'uploading'], 'importing'))) {
           throw new Error(`Image ${job.imageId} is not in a state to import into`);
         }
       }
@@ -350,21 +346,21 @@ export class Importer {
         ...this.d.images.sortLocations((await this.mustGet(job.imageId)).locations),
         ...done.map(({ result }) => ({ url: result.url, metadata: result.metadata, status: 'active' })),
       ];
-      const base: Parameters<ImageRepository['save']>[1]['base'] = copy
+      const fields: ImageFields = copy
         ? {}
         : {
-            status: 'active',
             size: first.size,
             virtual_size: firstDone.virtualSize,
             checksum: first.checksum,
             os_hash_algo: first.hashAlgorithm,
             os_hash_value: first.hashValue,
           };
-      const saved = await this.d.repo.save(
-        job.imageId,
-        { base, locations, setProperties: { [IMPORTING]: '', [FAILED]: failedStores.join(',') }, removeProperties: [STAGED_URL, STAGE_HOST] },
-        copy ? ['active'] : ['importing'],
-      );
+      const saved = await this.d.repo.transition(job.imageId, copy ? 'active' : 'importing', 'active', {
+        fields,
+        locations,
+        setProperties: { [IMPORTING]: '', [FAILED]: failedStores.join(',') },
+        removeProperties: [STAGED_URL, STAGE_HOST],
+      });
       if (!saved) throw new Error('The image was deleted or changed during the import');
       activated = true;
       await this.d.staging.remove(stagedUrl).catch(() => undefined);
@@ -400,11 +396,9 @@ export class Importer {
         for (const k of Object.keys(image.properties)) if (!(k in previous.properties) && !k.startsWith('os_glance')) props[k] = undefined;
         for (const [k, v] of Object.entries(previous.properties)) if (!k.startsWith('os_glance')) props[k] = v;
       }
-      await this.d.repo.save(
-        job.imageId,
-        { base: { status: 'queued', size: null, ...(previous ? { disk_format: previous.disk_format, container_format: previous.container_format } : {}) } },
-        ['importing', 'uploading'],
-      );
+      await this.d.repo.transition(job.imageId, ['importing', 'uploading'], 'queued', {
+        fields: { size: null, ...(previous ? { disk_format: previous.disk_format, container_format: previous.container_format } : {}) },
+      });
       await this.d.staging.remove(stagedUrl);
     }
     await this.d.repo.setProperties(job.imageId, props);
@@ -463,11 +457,10 @@ export class Importer {
     for (const [k, v] of Object.entries(remote)) {
       if (typeof v === 'string' && prefixes.some((p) => k.startsWith(p))) props[k] = v;
     }
-    await this.d.repo.save(
-      imageId,
-      { base: { disk_format: remote.disk_format as string, container_format: remote.container_format as string }, setProperties: props },
-      ['importing'],
-    );
+    await this.d.repo.transition(imageId, 'importing', 'importing', {
+      fields: { disk_format: remote.disk_format as string, container_format: remote.container_format as string },
+      setProperties: props,
+    });
   }
 
   private async runPlugins(job: Job, staged: Staged, signal: AbortSignal): Promise<Staged> {
@@ -504,7 +497,7 @@ export class Importer {
         await this.d.repo.setProperties(job.imageId, { [STAGED_URL]: staged.url });
       }
       if (diskFormat !== image.disk_format || Object.keys(props).length) {
-        await this.d.repo.save(job.imageId, { base: { disk_format: diskFormat }, setProperties: props }, ['importing']);
+        await this.d.repo.transition(job.imageId, 'importing', 'importing', { fields: { disk_format: diskFormat }, setProperties: props });
         image = await this.mustGet(job.imageId);
       }
     }
@@ -570,7 +563,7 @@ export class Importer {
       const secure = this.d.config.imports.doSecureHash;
       // With validation data the image stays `importing` until the bytes are proven; without, it is usable at once.
       const status = secure && validation ? 'importing' : 'active';
-      if (!(await this.d.repo.save(imageId, { base: { status, size, ...(secure ? {} : validation ?? {}) }, locations: [loc] }, ['queued']))) {
+      if (!(await this.d.repo.transition(imageId, 'queued', status, { fields: { size, ...(secure ? {} : validation ?? {}) }, locations: [loc] }))) {
         throw new Error('The image is no longer queued');
       }
       added = true;
@@ -580,12 +573,15 @@ export class Importer {
         if (validation && sums.value !== validation.os_hash_value) {
           throw new Error(`os_hash_value: (${validation.os_hash_value}) not matched with actual os_hash_value: (${sums.value})`);
         }
-        await this.d.repo.save(imageId, { base: { status: 'active', checksum: sums.md5, os_hash_algo: algo, os_hash_value: sums.value } }, [status]);
+        await this.d.repo.transition(imageId, status, 'active', { fields: { checksum: sums.md5, os_hash_algo: algo, os_hash_value: sums.value } });
       }
       await this.d.tasks.transition(taskId, 'success', { result: { image_id: imageId } });
     } catch (e) {
       if (added) {
-        await this.d.repo.save(imageId, { base: { status: 'queued', size: null, checksum: null, os_hash_algo: null, os_hash_value: null }, locations: [] }, ['importing', 'active']);
+        await this.d.repo.transition(imageId, ['importing', 'active'], 'queued', {
+          fields: { size: null, checksum: null, os_hash_algo: null, os_hash_value: null },
+          locations: [],
+        });
       }
       await this.d.tasks.transition(taskId, 'failure', { message: errorMessage(e) });
     } finally {
@@ -686,7 +682,7 @@ export class Importer {
         for (const loc of image.locations) {
           await this.d.stores.forLocation(loc.url, loc.metadata).delete(loc.url).catch(() => undefined);
         }
-        await this.d.repo.save(image.id, { base: { status: 'queued', size: null }, locations: [] }, ['importing']);
+        await this.d.repo.transition(image.id, 'importing', 'queued', { fields: { size: null }, locations: [] });
         await this.d.staging.remove(image.properties[STAGED_URL]).catch(() => undefined);
         await this.d.repo.setProperties(image.id, { [STAGED_URL]: undefined, [STAGE_HOST]: undefined });
       }
