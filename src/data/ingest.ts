@@ -49,6 +49,14 @@ export interface IngestOptions {
   expectedChecksum?: string | undefined;
 }
 
+/** Options of one ingest: [DEFAULT] hashing_algorithm and image_size_cap, then the path's own. */
+export function ingestOptions(
+  api: { hashingAlgorithm: string; imageSizeCap: number },
+  own: Omit<IngestOptions, 'hashAlgorithm' | 'sizeCap'>,
+): IngestOptions {
+  return { hashAlgorithm: api.hashingAlgorithm, sizeCap: api.imageSizeCap, ...own };
+}
+
 export interface IngestResult extends CommittedData {
   checksum: string;
   hashAlgorithm: string;
