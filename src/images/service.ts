@@ -6,13 +6,13 @@ import { randomUUID } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import type { Config } from '../config/config.js';
 import { storeContext, type RequestContext } from '../auth/context.js';
-import { badRequest, conflict, forbidden, gone, HttpError, notFound, serviceUnavailable, tooLarge, unsupportedMediaType } from '../http/errors.js';
-import { ingest, SizeLimitError, SizeMismatchError } from '../data/ingest.js';
-import { FormatCheck, FormatRejectedError } from '../data/formatCheck.js';
+import { badRequest, conflict, forbidden, gone, ingestError, isApiError, notFound, serviceUnavailable, StoreError, tooLarge } from '../errors/index.js';
+import { ingest } from '../data/ingest.js';
+import { FormatCheck } from '../data/formatCheck.js';
 import type { ImageFormatPolicy } from '../formats/index.js';
 import { parseRange, type ByteRange } from '../data/range.js';
 import type { StoreRegistry } from '../stores/registry.js';
-import { StoreError, type OpenedData, type Store } from '../stores/store.js';
+import type { OpenedData, Store } from '../stores/store.js';
 import type { ImageAccess, ImageAuthorizer } from './authz.js';
 import type { MemberRepository } from './members.js';
 import { BASE_ATTRIBUTES, DELETABLE, nowStamp, STATUS_TRANSITIONS, type Image, type ImageLocation, type ImageStatus, type WritableBase } from './model.js';
@@ -435,7 +435,7 @@ export class ImageService {
       });
     } catch (e) {
       await this.d.repo.transition(id, 'saving', 'queued');
-      throw uploadError(e);
+      throw ingestError(e);
     }
     // Active and located in one write: no reader ever sees an active image without data.
     const activated = await this.d.repo.transition(id, 'saving', 'active', {
@@ -500,7 +500,7 @@ export class ImageService {
         const stream = cache && !range && image.status === 'active' ? cache.tee(image, opened.stream) : opened.stream;
         return { stream, length: range ? range.length : opened.size, range, size: opened.size, checksum: image.checksum };
       } catch (e) {
-        if (e instanceof HttpError) throw e;
+        if (isApiError(e)) throw e;
         lastError = e;
       }
     }
@@ -523,45 +523,6 @@ function setBase(image: Image, key: WritableBase, value: unknown): void {
     throw badRequest(`Invalid value '${value}' for parameter '${key}': Cannot be a negative value.`);
   }
   (image as unknown as Record<string, unknown>)[key] = value;
-}
-
-/** Maps what can go wrong while receiving data to Glance's statuses. */
-export function uploadError(e: unknown): Error {
-  if (e instanceof HttpError) return e;
-  if (e instanceof SizeLimitError) {
-    return e.kind === 'image_size_cap'
-      ? tooLarge(`The incoming image is too large: ${e.message}`)
-      : tooLarge(`Image exceeds the storage quota: ${e.message}`);
-  }
-  if (e instanceof SizeMismatchError) return badRequest(e.message);
-  if (e instanceof FormatRejectedError) return unsupportedMediaType(`Image data does not pass inspection: ${e.message}`);
-  if (e instanceof StoreError) return storeHttpError(e);
-  const code = (e as NodeJS.ErrnoException)?.code;
-  if (code === 'ECONNRESET' || (e as Error)?.message === 'aborted' || (e as Error)?.name === 'AbortError') {
-    return badRequest('The client closed the connection before the upload completed.');
-  }
-  return e instanceof Error ? e : new Error(String(e));
-}
-
-export function storeHttpError(e: StoreError): HttpError {
-  switch (e.kind) {
-    case 'storage_full':
-      return tooLarge(`Image storage media is full: ${e.message}`);
-    case 'write_denied':
-      return serviceUnavailable(`Insufficient permissions on image storage media: ${e.message}`);
-    case 'unavailable':
-      return serviceUnavailable(e.message);
-    case 'duplicate':
-      return conflict(e.message);
-    case 'in_use':
-      return conflict(e.message);
-    case 'not_found':
-      return notFound(e.message);
-    case 'unsupported':
-      return gone('Error in store configuration. Adding images to store is disabled.');
-    default:
-      return badRequest(e.message);
-  }
 }
 
 export type { ImageStatus };

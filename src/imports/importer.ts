@@ -7,7 +7,7 @@
 
 import type { Config } from '../config/config.js';
 import type { RequestContext } from '../auth/context.js';
-import { badRequest, conflict } from '../http/errors.js';
+import { badRequest, conflict } from '../errors/index.js';
 import type { ImageFormatPolicy } from '../formats/index.js';
 import { UrlPolicyError, type UrlPolicy } from '../net/urlPolicy.js';
 import type { StoreRegistry } from '../stores/registry.js';

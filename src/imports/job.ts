@@ -5,7 +5,7 @@
 // lock lapses when its worker stops heartbeating (imago_import_lock_timeout)
 // rather than after an hour, so another request or node takes it over.
 
-import { conflict } from '../http/errors.js';
+import { conflict, messageOf } from '../errors/index.js';
 import type { Image } from '../images/model.js';
 import type { ImageRepository } from '../images/repository.js';
 import type { Task, TaskRepository } from '../tasks/tasks.js';
@@ -120,7 +120,7 @@ export class ImportJobs {
       await this.d.tasks.transition(taskId, 'success', outcome);
     } catch (e) {
       if (!done) await revert(e).catch((err) => console.error(`imago: reverting task ${taskId} of image ${imageId}:`, err));
-      await this.d.tasks.transition(taskId, 'failure', { message: e instanceof Error ? e.message : String(e) });
+      await this.d.tasks.transition(taskId, 'failure', { message: messageOf(e) });
     } finally {
       clearInterval(beat);
       this.running.delete(taskId);

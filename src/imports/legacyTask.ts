@@ -4,7 +4,7 @@
 // applies (Glance bug 2152110 let it bypass the filter).
 
 import type { RequestContext } from '../auth/context.js';
-import { badRequest } from '../http/errors.js';
+import { badRequest } from '../errors/index.js';
 import { UrlPolicyError, type UrlPolicy } from '../net/urlPolicy.js';
 import type { StoreRegistry } from '../stores/registry.js';
 import type { ImageService } from '../images/service.js';

@@ -7,9 +7,9 @@
 
 import type { Config } from '../config/config.js';
 import type { RequestContext } from '../auth/context.js';
-import { badRequest, conflict, forbidden } from '../http/errors.js';
+import { badRequest, conflict, forbidden, FormatRejectedError, messageOf } from '../errors/index.js';
 import { hashStream } from '../data/hashing.js';
-import { FormatCheck, FormatRejectedError } from '../data/formatCheck.js';
+import { FormatCheck } from '../data/formatCheck.js';
 import type { ImageFormatPolicy } from '../formats/index.js';
 import type { StoreRegistry } from '../stores/registry.js';
 import type { ImageAuthorizer } from '../images/authz.js';
@@ -129,7 +129,7 @@ export class LocationImport {
         if (signal.aborted) break;
       }
     }
-    throw new Error(`Hash calculation failed for image data: ${last instanceof Error ? last.message : String(last)}`);
+    throw new Error(`Hash calculation failed for image data: ${messageOf(last)}`);
   }
 }
 

@@ -8,6 +8,7 @@ import type { Readable } from 'node:stream';
 import type { Config } from '../config/config.js';
 import { storeContext, type RequestContext } from '../auth/context.js';
 import { ingestOptions } from '../data/ingest.js';
+import { messageOf } from '../errors/index.js';
 import { safeFetch, type SafeResponse } from '../net/safeFetch.js';
 import type { UrlPolicy } from '../net/urlPolicy.js';
 import type { StoreRegistry } from '../stores/registry.js';
@@ -137,7 +138,7 @@ export class ImportSources {
     try {
       res = await safeFetch(url, { policy, headers, signal });
     } catch (e) {
-      throw new Error(`Failed to fetch ${job.method} data: ${e instanceof Error ? e.message : String(e)}`);
+      throw new Error(`Failed to fetch ${job.method} data: ${messageOf(e)}`);
     }
     if (res.status !== 200) {
       await res.dispose();

@@ -5,15 +5,14 @@
 
 import type { Config } from '../config/config.js';
 import type { RequestContext } from '../auth/context.js';
-import { conflict, notFound } from '../http/errors.js';
+import { conflict, ingestError, notFound, StoreError } from '../errors/index.js';
 import { ingestOptions, type IngestResult } from '../data/ingest.js';
 import { FormatCheck } from '../data/formatCheck.js';
 import type { ImageFormatPolicy } from '../formats/index.js';
-import { StoreError } from '../stores/store.js';
 import type { ImageAuthorizer } from '../images/authz.js';
 import type { Image } from '../images/model.js';
 import type { ImageRepository } from '../images/repository.js';
-import { uploadError, type ImageService } from '../images/service.js';
+import type { ImageService } from '../images/service.js';
 import type { ImportPlugin } from './plugins.js';
 import type { StagingArea } from './staging.js';
 import type { StageHost } from './stageHost.js';
@@ -65,7 +64,7 @@ export class Stager {
     } catch (e) {
       await this.d.repo.transition(id, 'uploading', 'queued');
       if (e instanceof StoreError && e.kind === 'duplicate') throw conflict(`The image ${id} has data on staging`);
-      throw uploadError(e);
+      throw ingestError(e);
     }
     const saved = await this.d.repo.transition(id, 'uploading', 'uploading', {
       fields: { size: staged.size },
