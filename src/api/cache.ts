@@ -4,7 +4,7 @@
 // Without [DEFAULT] image_cache_dir every route answers 404.
 
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { badRequest, notFound } from '../http/errors.js';
+import { badRequest, notFound } from '../errors/index.js';
 import { header, route } from '../http/route.js';
 import type { ImageCache } from '../cache/imageCache.js';
 import type { Image } from '../images/model.js';

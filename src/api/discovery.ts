@@ -2,7 +2,7 @@
 
 import type { FastifyInstance } from 'fastify';
 import { route } from '../http/route.js';
-import { notFound } from '../http/errors.js';
+import { notFound } from '../errors/index.js';
 import type { Services } from './services.js';
 
 export function discoveryRoutes(app: FastifyInstance, s: Services): void {

@@ -2,7 +2,7 @@
 
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { absolute, route, readJson } from '../http/route.js';
-import { badRequest } from '../http/errors.js';
+import { badRequest } from '../errors/index.js';
 import { parseChanges, patchDraft } from '../images/patch.js';
 import { stageHostRelay } from '../imports/stageHost.js';
 import type { Services } from './services.js';

@@ -3,7 +3,7 @@
 
 import type { FastifyInstance } from 'fastify';
 import { absolute, header, imageDataBody, route, readJson } from '../http/route.js';
-import { badRequest, HttpError, notFound } from '../http/errors.js';
+import { ApiError, badRequest, isApiError, notFound } from '../errors/index.js';
 import { imageTaskView, parseTaskListQuery, taskOr404, taskStubView, taskView, taskVisible } from '../tasks/tasks.js';
 import { queryPairs } from './images.js';
 import { stageHostRelay } from '../imports/stageHost.js';
@@ -56,7 +56,7 @@ export function importRoutes(app: FastifyInstance, s: Services): void {
         try {
           await s.images.show(req.ctx, image_id);
         } catch (e) {
-          if (e instanceof HttpError && (e.status === 403 || e.status === 404)) throw notFound();
+          if (isApiError(e, 'forbidden', 'not_found')) throw notFound();
           throw e;
         }
         const tasks = (await s.tasks.forImage(image_id)).filter((t) => taskVisible(req.ctx, t));
@@ -115,8 +115,8 @@ export function importRoutes(app: FastifyInstance, s: Services): void {
       noBody: true,
       handler: async (req) => {
         s.authz.rule(req.ctx, 'tasks_api_access');
-        throw new HttpError(
-          405,
+        throw new ApiError(
+          'method_not_allowed',
           'This operation is currently not permitted on Glance Tasks. They are auto deleted after reaching the time based on their expires_at property.',
           { Allow: 'GET' },
         );

@@ -32,7 +32,7 @@ import { createHash } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Config, OptionReader } from '../config/config.js';
 import { ConfigError } from '../config/options.js';
-import { HttpError, serviceUnavailable, unauthorized } from '../http/errors.js';
+import { serviceUnavailable, unauthorized, type ApiError } from '../errors/index.js';
 
 export interface CatalogEndpoint {
   id?: string;
@@ -199,13 +199,13 @@ export class KeystoneAuth {
   }
 
   /** The 401 every rejection uses, with the header that tells clients where to get a token. */
-  unauthorized(message = AUTH_REQUIRED): HttpError {
+  unauthorized(message = AUTH_REQUIRED): ApiError {
     return unauthorized(message, { 'WWW-Authenticate': `Keystone uri="${this.options.wwwAuthenticateUri}"` });
   }
 
   /**
    * Authenticate a request from its headers (X-Auth-Token or X-Storage-Token,
-   * optional X-Service-Token). Throws HttpError 401 (no/invalid/expired
+   * optional X-Service-Token). Throws ApiError 401 (no/invalid/expired
    * token, invalid service token) or 503 (Keystone unreachable or failing).
    */
   async authenticate(headers: IncomingHttpHeaders, request?: AuthRequestInfo): Promise<Identity> {
@@ -221,7 +221,7 @@ export class KeystoneAuth {
     return serviceRoles ? { ...identity, serviceRoles } : identity;
   }
 
-  /** Validate one token (cached). Throws HttpError 401 or 503. */
+  /** Validate one token (cached). Throws ApiError 401 or 503. */
   async validate(token: string): Promise<Identity> {
     token = token.trim();
     if (token === '') throw this.unauthorized();

@@ -4,8 +4,8 @@
 
 import { checkDeclaredFormat, FormatInspector, type ImageFormatPolicy, type InspectionResult } from '../formats/index.js';
 import type { StreamObserver } from './ingest.js';
+import { FormatRejectedError } from '../errors/index.js';
 
-export class FormatRejectedError extends Error {}
 
 export class FormatCheck implements StreamObserver {
   private readonly inspector: FormatInspector;

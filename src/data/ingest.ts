@@ -5,27 +5,7 @@
 
 import type { CommittedData, StoreWriter } from '../stores/store.js';
 import { batches, BatchPool, MultiHasher } from './hashing.js';
-
-export class SizeLimitError extends Error {
-  constructor(
-    readonly kind: 'image_size_cap' | 'storage_quota',
-    readonly limit: number,
-  ) {
-    super(kind === 'image_size_cap' ? `The provided image is too large.` : `The size of the data exceeds the remaining storage quota.`);
-  }
-}
-
-export class SizeMismatchError extends Error {
-  constructor(declared: number, actual: number) {
-    super(`Image size mismatch: declared ${declared} bytes, received ${actual}.`);
-  }
-}
-
-export class ChecksumMismatchError extends Error {
-  constructor(expected: string, actual: string) {
-    super(`Checksum mismatch: expected md5 ${expected}, got ${actual}.`);
-  }
-}
+import { ChecksumMismatchError, SizeLimitError, SizeMismatchError } from '../errors/index.js';
 
 /** Sees every chunk in order, e.g. the format inspector; throwing from feed() or finish() aborts the upload. */
 export interface StreamObserver {
@@ -47,6 +27,14 @@ export interface IngestOptions {
   signal?: AbortSignal | undefined;
   /** The md5 the data must have (copies of existing data, e.g. the image cache): checked before commit. */
   expectedChecksum?: string | undefined;
+}
+
+/** Options of one ingest: [DEFAULT] hashing_algorithm and image_size_cap, then the path's own. */
+export function ingestOptions(
+  api: { hashingAlgorithm: string; imageSizeCap: number },
+  own: Omit<IngestOptions, 'hashAlgorithm' | 'sizeCap'>,
+): IngestOptions {
+  return { hashAlgorithm: api.hashingAlgorithm, sizeCap: api.imageSizeCap, ...own };
 }
 
 export interface IngestResult extends CommittedData {

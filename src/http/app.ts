@@ -8,7 +8,8 @@ import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
 import type { Config } from '../config/config.js';
 import type { RequestContext } from '../auth/context.js';
 import type { Authenticator } from '../auth/authenticator.js';
-import { HttpError, isHttpError, internalError, notFound, renderError } from './errors.js';
+import { headerTooLarge, internalError, isApiError, notFound, unsupportedMediaType, type ApiError } from '../errors/index.js';
+import { renderError } from './errors.js';
 import { allowedPrefixes, versionsBody, type VersionFeatures } from '../api/versions.js';
 import { stampRequestId } from './route.js';
 
@@ -60,7 +61,7 @@ export function buildApp(opts: AppOptions): FastifyInstance {
     req.requestId = given ? (given.startsWith('req-') ? given : `req-${given}`) : `req-${randomUUID()}`;
     if (given && max > 0 && given.length > max) {
       req.requestId = `req-${randomUUID()}`;
-      throw new HttpError(431, `x-openstack-request-id is too long, max size ${max}`);
+      throw headerTooLarge(`x-openstack-request-id is too long, max size ${max}`);
     }
     if (req.url.startsWith('/v2/')) req.ctx = await opts.auth.authenticate(req.requestId, req.headers, { method: req.method, path: req.url.split('?')[0]! });
   });
@@ -71,9 +72,9 @@ export function buildApp(opts: AppOptions): FastifyInstance {
   });
 
   app.setErrorHandler((err, req, reply) => {
-    let http: HttpError;
-    if (isHttpError(err)) http = err;
-    else if ((err as { code?: string }).code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') http = new HttpError(415, 'Unsupported Content-Type');
+    let http: ApiError;
+    if (isApiError(err)) http = err;
+    else if ((err as { code?: string }).code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') http = unsupportedMediaType('Unsupported Content-Type');
     else {
       req.log.error(err);
       console.error(`imago: ${req.method} ${req.url} failed:`, err);

@@ -1,6 +1,8 @@
-// One error type per HTTP meaning, rendered in one place (renderError) the way
-// Glance's webob exceptions look on the wire: clients only read the status and
-// the request id, but the body shape matches so logs and tools stay familiar.
+// The errors of src/errors on the wire, rendered in one place (renderError) the
+// way Glance's webob exceptions look: clients only read the status and the
+// request id, but the body shape matches so logs and tools stay familiar.
+
+import { ApiError, codeForStatus, isApiError } from '../errors/index.js';
 
 const TITLES: Record<number, string> = {
   204: 'No Content',
@@ -21,40 +23,15 @@ const TITLES: Record<number, string> = {
   504: 'Gateway Timeout',
 };
 
-export class HttpError extends Error {
-  readonly status: number;
-  readonly headers: Record<string, string>;
+/** An answer known by its status only: another node's, relayed as it came. */
+export class HttpError extends ApiError {
   constructor(status: number, message: string, headers: Record<string, string> = {}) {
-    super(message);
-    this.status = status;
-    this.headers = headers;
-  }
-  get title(): string {
-    return TITLES[this.status] ?? 'Error';
+    super(codeForStatus(status), message, headers, status);
   }
 }
-
-export const badRequest = (msg: string) => new HttpError(400, msg);
-export const unauthorized = (msg: string, headers: Record<string, string> = {}) =>
-  new HttpError(401, msg, headers);
-export const forbidden = (msg: string) => new HttpError(403, msg);
-export const notFound = (msg = 'The resource could not be found.') => new HttpError(404, msg);
-export const methodNotAllowed = (method: string, allow: string) =>
-  new HttpError(405, `The method ${method} is not allowed for this resource.`, { Allow: allow });
-export const conflict = (msg: string) => new HttpError(409, msg);
-export const gone = (msg: string) => new HttpError(410, msg);
-export const tooLarge = (msg: string) => new HttpError(413, msg);
-export const unsupportedMediaType = (msg: string, headers: Record<string, string> = {}) =>
-  new HttpError(415, msg, headers);
-export const rangeNotSatisfiable = (msg: string) => new HttpError(416, msg);
-export const serviceUnavailable = (msg: string) => new HttpError(503, msg);
-export const internalError = (msg = 'The server has either erred or is incapable of performing the requested operation.') =>
-  new HttpError(500, msg);
 
 /** True when the error is one of ours (as opposed to a bug or an I/O failure). */
-export function isHttpError(e: unknown): e is HttpError {
-  return e instanceof HttpError;
-}
+export { isApiError as isHttpError };
 
 function escapeHtml(s: string): string {
   return s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
@@ -65,8 +42,9 @@ function escapeHtml(s: string): string {
  * for browsers, curl (no Accept) and "any type"; JSON when the client asks only for it
  * (as the OpenStack clients and Tempest do); plain text for anything else.
  */
-export function renderError(err: HttpError, accept: string | undefined): { contentType: string; body: string } {
-  const status = `${err.status} ${err.title}`;
+export function renderError(err: ApiError, accept: string | undefined): { contentType: string; body: string } {
+  const title = TITLES[err.status] ?? 'Error';
+  const status = `${err.status} ${title}`;
   const a = (accept ?? '').toLowerCase();
   const json = a.includes('application/json') || a.includes('application/*');
   const html = a === '' || a.includes('text/html') || a.includes('text/*') || a.includes('*/*');
@@ -77,7 +55,7 @@ export function renderError(err: HttpError, accept: string | undefined): { conte
   if (json) {
     return {
       contentType: 'application/json',
-      body: JSON.stringify({ message: `${err.message}<br /><br />\n\n\n`, code: status, title: err.title }),
+      body: JSON.stringify({ message: `${err.message}<br /><br />\n\n\n`, code: status, title }),
     };
   }
   return { contentType: 'text/plain; charset=UTF-8', body: `${status}\n\n${err.message}\n\n\n` };

@@ -3,7 +3,7 @@
 // reject a request body with 400 ("body_reject").
 
 import type { FastifyInstance, FastifyReply, FastifyRequest, HTTPMethods } from 'fastify';
-import { badRequest, methodNotAllowed, tooLarge, unsupportedMediaType } from './errors.js';
+import { badRequest, methodNotAllowed, tooLarge, unsupportedMediaType } from '../errors/index.js';
 
 export type Handler = (req: FastifyRequest, reply: FastifyReply) => Promise<unknown>;
 

@@ -3,7 +3,7 @@
 // rules, and maps a PolicyDenied to the HTTP error clients expect.
 
 import type { RequestContext } from '../auth/context.js';
-import { forbidden, notFound, type HttpError } from '../http/errors.js';
+import { forbidden, notFound, type ApiError } from '../errors/index.js';
 import {
   buildImageTarget,
   enforceAddImage,
@@ -143,6 +143,6 @@ function guard(fn: () => void, message?: string): void {
   }
 }
 
-function toHttp(e: PolicyDenied, message?: string): HttpError {
+function toHttp(e: PolicyDenied, message?: string): ApiError {
   return e.status === 404 ? notFound(e.message) : forbidden(message ?? e.message);
 }

@@ -1,7 +1,7 @@
 // GET /v2/images query string -> ListQuery, with Glance's validation rules
 // (RequestDeserializer.index and _make_conditions_from_filters).
 
-import { badRequest } from '../http/errors.js';
+import { badRequest } from '../errors/index.js';
 import type { ListFilters, ListQuery, MemberStatus, SortDir, SortKey } from './repository.js';
 import type { Visibility } from './model.js';
 

@@ -4,7 +4,7 @@
 
 import { createHash } from 'node:crypto';
 import type { Config } from '../config/config.js';
-import { badRequest, conflict, forbidden, tooLarge } from '../http/errors.js';
+import { badRequest, conflict, forbidden, tooLarge } from '../errors/index.js';
 import { UrlPolicyError } from '../net/urlPolicy.js';
 import type { StoreRegistry } from '../stores/registry.js';
 import { StoreError } from '../stores/store.js';

@@ -4,7 +4,7 @@
 
 import type { Db } from '../db/connect.js';
 import type { RequestContext } from '../auth/context.js';
-import { badRequest, conflict, forbidden, notFound, tooLarge } from '../http/errors.js';
+import { badRequest, conflict, forbidden, isApiError, notFound, tooLarge } from '../errors/index.js';
 import { isoSeconds, nowStamp, type Image } from './model.js';
 import type { ImageAuthorizer } from './authz.js';
 import type { Loaded } from './service.js';
@@ -118,7 +118,7 @@ export class MemberService {
       }
       this.enforce(ctx, loaded, 'add_member');
     } catch (e) {
-      if ((e as { status?: number }).status === 403) throw forbidden(`Not allowed to create members for image ${image.id}.`);
+      if (isApiError(e, 'forbidden')) throw forbidden(`Not allowed to create members for image ${image.id}.`);
       throw e;
     }
     if (await this.repo.get(image.id, memberId)) throw conflict(`Member ${memberId} is duplicated for image ${image.id}`);
@@ -134,7 +134,7 @@ export class MemberService {
       this.requireShared(image);
       this.enforce(ctx, loaded, 'get_members');
     } catch (e) {
-      if ((e as { status?: number }).status === 403) throw forbidden(`Not allowed to list members for image ${image.id}: ${(e as Error).message}`);
+      if (isApiError(e, 'forbidden')) throw forbidden(`Not allowed to list members for image ${image.id}: ${(e as Error).message}`);
       throw e;
     }
     return this.repo.list(image.id, ctx, image);
@@ -155,7 +155,7 @@ export class MemberService {
       this.requireShared(loaded.image);
       return await this.lookup(ctx, loaded, memberId);
     } catch (e) {
-      if ((e as { status?: number }).status === 403) throw notFound((e as Error).message);
+      if (isApiError(e, 'forbidden')) throw notFound((e as Error).message);
       throw e;
     }
   }
@@ -176,7 +176,7 @@ export class MemberService {
       await this.repo.setStatus(image.id, memberId, status);
       return { ...m, status, updated_at: nowStamp() };
     } catch (e) {
-      if ((e as { status?: number }).status === 403) throw forbidden(`Not allowed to update members for image ${image.id}.`);
+      if (isApiError(e, 'forbidden')) throw forbidden(`Not allowed to update members for image ${image.id}.`);
       throw e;
     }
   }
@@ -189,7 +189,7 @@ export class MemberService {
       await this.lookup(ctx, loaded, memberId);
       this.enforce(ctx, loaded, 'delete_member');
     } catch (e) {
-      if ((e as { status?: number }).status === 403) throw forbidden(`Not allowed to delete members for image ${image.id}.`);
+      if (isApiError(e, 'forbidden')) throw forbidden(`Not allowed to delete members for image ${image.id}.`);
       throw e;
     }
     await this.repo.remove(image.id, memberId);

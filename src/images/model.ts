@@ -86,20 +86,26 @@ export const BASE_ATTRIBUTES = new Set([
 ]);
 
 /**
- * Glance's status machine (domain/__init__.py valid_state_targets).
- * `saving -> queued` and `importing -> queued` are the rollbacks of a failed upload/import.
+ * Glance's status machine (domain/__init__.py valid_state_targets), checked by the repository's
+ * transition() on every status change. `saving -> queued`, `uploading -> queued` and
+ * `importing -> queued` are the rollbacks of a failed upload, stage or import; `active -> queued`
+ * the rollback of a 2.17 location import whose background hash failed (the image was usable at
+ * once, then its data proved bad).
  */
 export const STATUS_TRANSITIONS: Record<ImageStatus, readonly ImageStatus[]> = {
   queued: ['saving', 'uploading', 'importing', 'active', 'deleted'],
   saving: ['active', 'killed', 'deleted', 'queued'],
   uploading: ['importing', 'queued', 'deleted'],
   importing: ['active', 'deleted', 'queued'],
-  active: ['pending_delete', 'deleted', 'deactivated'],
+  active: ['pending_delete', 'deleted', 'deactivated', 'queued'],
   killed: ['deleted'],
   pending_delete: ['deleted', 'active'],
   deactivated: ['active', 'deleted'],
   deleted: [],
 };
+
+/** Every status an image may be deleted from. */
+export const DELETABLE: readonly ImageStatus[] = IMAGE_STATUSES.filter((s) => STATUS_TRANSITIONS[s].includes('deleted'));
 
 /** ISO-8601 with milliseconds: the stored form (sortable as text). */
 export function nowStamp(): string {

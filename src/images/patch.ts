@@ -3,7 +3,7 @@
 // and the deprecated v2.0 one ({"replace": "/name", "value": ...}).
 // Validation rules and messages follow Glance's RequestDeserializer.update.
 
-import { badRequest, forbidden, unsupportedMediaType } from '../http/errors.js';
+import { badRequest, forbidden, unsupportedMediaType } from '../errors/index.js';
 
 export const PATCH_MEDIA_TYPES: Record<string, 4 | 10> = {
   'application/openstack-images-v2.0-json-patch': 4,

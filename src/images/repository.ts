@@ -1,12 +1,14 @@
-// Image metadata persistence: one place that knows the tables. Status changes
-// are compare-and-set (UPDATE ... WHERE status IN (...)) so two API nodes can
-// never both move an image out of `queued`.
+// Image metadata persistence: one place that knows the tables. Every status
+// change is transition(): checked against the status table and compare-and-set
+// (UPDATE ... WHERE status IN (...)) together with what goes with it, so two API
+// nodes can never both move an image out of `queued`, and no reader ever sees an
+// active image without its location.
 
 import { sql, type Expression, type ExpressionBuilder, type SqlBool } from 'kysely';
 import type { Db } from '../db/connect.js';
 import type { Database, ImagesTable } from '../db/schema.js';
 import type { RequestContext } from '../auth/context.js';
-import { nowStamp, type Image, type ImageLocation, type ImageStatus, type Visibility } from './model.js';
+import { nowStamp, STATUS_TRANSITIONS, type Image, type ImageLocation, type ImageStatus, type Visibility } from './model.js';
 
 export type SortKey = 'name' | 'status' | 'container_format' | 'disk_format' | 'size' | 'id' | 'created_at' | 'updated_at';
 export type SortDir = 'asc' | 'desc';
@@ -37,6 +39,20 @@ export interface ListQuery {
 }
 
 type ImageRow = ImagesTable;
+
+/** Columns a transition may set besides the status (ids, creation and soft-delete are the repository's). */
+export type ImageFields = Partial<Omit<ImageRow, 'id' | 'status' | 'created_at' | 'deleted' | 'deleted_at'>>;
+
+/** What a transition writes with the status, in the same transaction. */
+export interface ImageWrite {
+  fields?: ImageFields;
+  setProperties?: Record<string, string>;
+  removeProperties?: string[];
+  /** The image's whole location list, in order (rows without an id are new, missing ones go). */
+  locations?: { id?: number; url: string; metadata: Record<string, unknown>; status: string }[];
+  /** Locations appended after the existing ones. */
+  addLocations?: { url: string; metadata: Record<string, unknown>; status?: string }[];
+}
 
 const NULLABLE_SORT_KEYS = new Set<SortKey>(['name', 'container_format', 'disk_format', 'size']);
 
@@ -89,71 +105,78 @@ export class ImageRepository {
   }
 
   /**
-   * Saves changed base attributes and properties. With `expectStatus`, the
-   * write only happens if the image is still in one of those statuses;
-   * returns false (and changes nothing) otherwise.
+   * The one way an image changes status: from one of `from` to `to`, with the fields, properties
+   * and locations that go with the move, all in one transaction. The status guard is a single
+   * conditional `UPDATE images ... WHERE id = ? AND deleted = 0 AND status IN (from)`: on
+   * PostgreSQL and MariaDB it row-locks the image until commit, so the location and property
+   * writes that follow can never interleave with another node's move. Returns false (and writes
+   * nothing) when the image is gone or no longer in `from`. `to` equal to a `from` status keeps
+   * it: a write guarded by status. Throws when the table (STATUS_TRANSITIONS) forbids a move:
+   * that is a bug in the caller, not a race.
    */
-  async save(
-    id: string,
-    change: {
-      base?: Partial<Omit<ImageRow, 'id' | 'created_at' | 'deleted' | 'deleted_at'>>;
-      setProperties?: Record<string, string>;
-      removeProperties?: string[];
-      /** The image's whole location list, in order (rows without an id are new). */
-      locations?: { id?: number; url: string; metadata: Record<string, unknown>; status: string }[];
-    },
-    expectStatus?: readonly ImageStatus[],
-  ): Promise<boolean> {
+  async transition(id: string, from: ImageStatus | readonly ImageStatus[], to: ImageStatus, write: ImageWrite = {}): Promise<boolean> {
+    const froms: readonly ImageStatus[] = typeof from === 'string' ? [from] : from;
+    for (const f of froms) {
+      if (f !== to && !STATUS_TRANSITIONS[f].includes(to)) throw new Error(`imago bug: image status ${f} -> ${to} is not an allowed transition`);
+    }
+    const now = nowStamp();
     return this.db.transaction().execute(async (trx) => {
-      let q = trx
+      const gone = to === 'deleted' ? { deleted: 1, deleted_at: now } : {};
+      const res = await trx
         .updateTable('images')
-        .set({ ...(change.base ?? {}), updated_at: change.base?.updated_at ?? nowStamp() })
+        .set({ ...(write.fields ?? {}), ...gone, status: to, updated_at: write.fields?.updated_at ?? now })
         .where('id', '=', id)
-        .where('deleted', '=', 0);
-      if (expectStatus) q = q.where('status', 'in', [...expectStatus]);
-      const res = await q.executeTakeFirst();
+        .where('deleted', '=', 0)
+        .where('status', 'in', [...froms])
+        .executeTakeFirst();
       if (Number(res.numUpdatedRows) !== 1) return false;
-      const remove = change.removeProperties ?? [];
-      if (remove.length) {
-        await trx.deleteFrom('image_properties').where('image_id', '=', id).where('name', 'in', remove).execute();
+      if (to === 'deleted') {
+        // ids stay taken (the row is soft-deleted); everything hanging off the image goes
+        await trx.deleteFrom('image_properties').where('image_id', '=', id).execute();
+        await trx.deleteFrom('image_tags').where('image_id', '=', id).execute();
+        await trx.deleteFrom('image_members').where('image_id', '=', id).execute();
+        await trx.deleteFrom('image_locations').where('image_id', '=', id).execute();
+        return true;
       }
-      const set = Object.entries(change.setProperties ?? {});
-      if (set.length) {
-        await trx
-          .insertInto('image_properties')
-          .values(set.map(([name, value]) => ({ image_id: id, name, value })))
-          .onConflict((oc) => oc.columns(['image_id', 'name']).doUpdateSet((eb) => ({ value: eb.ref('excluded.value') })))
-          .execute();
-      }
-      if (change.locations) {
-        const now = nowStamp();
-        const keep = change.locations.filter((l) => l.id !== undefined).map((l) => l.id!);
+      // Properties are replaced by delete + insert: portable, where upserts differ per engine.
+      const set = Object.entries(write.setProperties ?? {});
+      const names = [...(write.removeProperties ?? []), ...set.map(([name]) => name)];
+      if (names.length) await trx.deleteFrom('image_properties').where('image_id', '=', id).where('name', 'in', names).execute();
+      if (set.length) await trx.insertInto('image_properties').values(set.map(([name, value]) => ({ image_id: id, name, value }))).execute();
+      if (write.locations) {
+        const keep = write.locations.filter((l) => l.id !== undefined).map((l) => l.id!);
         let del = trx.deleteFrom('image_locations').where('image_id', '=', id);
         if (keep.length) del = del.where('id', 'not in', keep);
         await del.execute();
-        for (const [position, l] of change.locations.entries()) {
+        for (const [position, l] of write.locations.entries()) {
           const values = { url: l.url, metadata: JSON.stringify(l.metadata), status: l.status, position, updated_at: now };
           if (l.id !== undefined) await trx.updateTable('image_locations').set(values).where('id', '=', l.id).execute();
           else await trx.insertInto('image_locations').values({ ...values, image_id: id, created_at: now }).execute();
         }
       }
+      if (write.addLocations?.length) {
+        const last = await trx
+          .selectFrom('image_locations')
+          .select((eb) => eb.fn.max('position').as('p'))
+          .where('image_id', '=', id)
+          .executeTakeFirst();
+        let position = last?.p === null || last?.p === undefined ? 0 : Number(last.p) + 1;
+        await trx
+          .insertInto('image_locations')
+          .values(
+            write.addLocations.map((l) => ({
+              image_id: id,
+              url: l.url,
+              metadata: JSON.stringify(l.metadata),
+              status: l.status ?? 'active',
+              position: position++,
+              created_at: now,
+              updated_at: now,
+            })),
+          )
+          .execute();
+      }
       return true;
-    });
-  }
-
-  /** Soft-deletes the image row (ids stay taken) and drops everything hanging off it. */
-  async markDeleted(id: string): Promise<void> {
-    const now = nowStamp();
-    await this.db.transaction().execute(async (trx) => {
-      await trx
-        .updateTable('images')
-        .set({ status: 'deleted', deleted: 1, deleted_at: now, updated_at: now })
-        .where('id', '=', id)
-        .execute();
-      await trx.deleteFrom('image_properties').where('image_id', '=', id).execute();
-      await trx.deleteFrom('image_tags').where('image_id', '=', id).execute();
-      await trx.deleteFrom('image_members').where('image_id', '=', id).execute();
-      await trx.deleteFrom('image_locations').where('image_id', '=', id).execute();
     });
   }
 
@@ -211,23 +234,6 @@ export class ImageRepository {
       const unique = [...new Set(tags)];
       if (unique.length) await trx.insertInto('image_tags').values(unique.map((value) => ({ image_id: id, value }))).execute();
     });
-  }
-
-  /** Appends a location after the existing ones. */
-  async addLocation(id: string, loc: { url: string; metadata: Record<string, unknown>; status?: string }): Promise<number> {
-    const now = nowStamp();
-    const last = await this.db
-      .selectFrom('image_locations')
-      .select((eb) => eb.fn.max('position').as('p'))
-      .where('image_id', '=', id)
-      .executeTakeFirst();
-    const position = last?.p === null || last?.p === undefined ? 0 : Number(last.p) + 1;
-    const res = await this.db
-      .insertInto('image_locations')
-      .values({ image_id: id, url: loc.url, metadata: JSON.stringify(loc.metadata), status: loc.status ?? 'active', position, created_at: now, updated_at: now })
-      .returning('id')
-      .executeTakeFirstOrThrow();
-    return res.id;
   }
 
   async removeLocation(locationId: number): Promise<void> {

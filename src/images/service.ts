@@ -6,16 +6,16 @@ import { randomUUID } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import type { Config } from '../config/config.js';
 import { storeContext, type RequestContext } from '../auth/context.js';
-import { badRequest, conflict, forbidden, gone, HttpError, notFound, serviceUnavailable, tooLarge, unsupportedMediaType } from '../http/errors.js';
-import { ingest, SizeLimitError, SizeMismatchError } from '../data/ingest.js';
-import { FormatCheck, FormatRejectedError } from '../data/formatCheck.js';
+import { badRequest, conflict, forbidden, gone, ingestError, isApiError, notFound, serviceUnavailable, StoreError, tooLarge } from '../errors/index.js';
+import { ingest } from '../data/ingest.js';
+import { FormatCheck } from '../data/formatCheck.js';
 import type { ImageFormatPolicy } from '../formats/index.js';
 import { parseRange, type ByteRange } from '../data/range.js';
 import type { StoreRegistry } from '../stores/registry.js';
-import { StoreError, type OpenedData, type Store } from '../stores/store.js';
+import type { OpenedData, Store } from '../stores/store.js';
 import type { ImageAccess, ImageAuthorizer } from './authz.js';
 import type { MemberRepository } from './members.js';
-import { BASE_ATTRIBUTES, nowStamp, STATUS_TRANSITIONS, type Image, type ImageLocation, type ImageStatus, type WritableBase } from './model.js';
+import { BASE_ATTRIBUTES, DELETABLE, nowStamp, STATUS_TRANSITIONS, type Image, type ImageLocation, type ImageStatus, type WritableBase } from './model.js';
 import { isReservedName, type Change } from './patch.js';
 import type { LocationRules, NewLocation, PendingLocation } from './locations.js';
 import type { ImageRepository } from './repository.js';
@@ -291,23 +291,19 @@ export class ImageService {
     const baseChange: Record<string, unknown> = {};
     for (const k of [
       'name', 'visibility', 'protected', 'os_hidden', 'owner', 'min_ram', 'min_disk', 'container_format', 'disk_format',
-      'status', 'size', 'checksum', 'os_hash_algo', 'os_hash_value',
+      'size', 'checksum', 'os_hash_algo', 'os_hash_value',
     ] as const) {
       if (next[k] !== before[k]) baseChange[k] = typeof next[k] === 'boolean' ? (next[k] ? 1 : 0) : next[k];
     }
     const setProperties: Record<string, string> = {};
     for (const [k, v] of Object.entries(next.properties)) if (before.properties[k] !== v) setProperties[k] = v;
     next.updated_at = nowStamp();
-    const saved = await this.d.repo.save(
-      id,
-      {
-        base: { ...baseChange, updated_at: next.updated_at },
-        setProperties,
-        removeProperties: [...removed],
-        ...(locationsChanged ? { locations: locs } : {}),
-      },
-      [before.status],
-    );
+    const saved = await this.d.repo.transition(id, before.status, next.status, {
+      fields: { ...baseChange, updated_at: next.updated_at },
+      setProperties,
+      removeProperties: [...removed],
+      ...(locationsChanged ? { locations: locs } : {}),
+    });
     if (!saved) throw conflict(`Image ${id} changed while it was being updated; retry.`);
     // Bytes behind removed locations go once the image no longer points at them.
     for (const loc of dropped) await this.d.locations.deleteData(loc);
@@ -333,7 +329,8 @@ export class ImageService {
         console.error(`imago: failed to delete data of image ${id} at a ${loc.metadata.store ?? ''} location: ${(e as Error).message}`);
       }
     }
-    await this.d.repo.markDeleted(id);
+    // Already gone (a concurrent delete) is as good as deleted.
+    await this.d.repo.transition(id, DELETABLE, 'deleted');
     await this.d.afterDelete?.(image).catch((e) => console.error(`imago: cleanup after deleting ${id}:`, e));
   }
 
@@ -371,7 +368,7 @@ export class ImageService {
     this.d.authz.enforce(ctx, image, 'deactivate', access);
     if (image.status === 'deactivated') return;
     if (image.status !== 'active') throw forbidden(`Not allowed to deactivate image in status '${image.status}'`);
-    if (!(await this.d.repo.save(id, { base: { status: 'deactivated' } }, ['active']))) throw conflict(`Image ${id} changed status; retry.`);
+    if (!(await this.d.repo.transition(id, 'active', 'deactivated'))) throw conflict(`Image ${id} changed status; retry.`);
   }
 
   async reactivate(ctx: RequestContext, id: string): Promise<void> {
@@ -379,7 +376,7 @@ export class ImageService {
     this.d.authz.enforce(ctx, image, 'reactivate', access);
     if (image.status === 'active') return;
     if (image.status !== 'deactivated') throw forbidden(`Not allowed to reactivate image in status '${image.status}'`);
-    if (!(await this.d.repo.save(id, { base: { status: 'active' } }, ['deactivated']))) throw conflict(`Image ${id} changed status; retry.`);
+    if (!(await this.d.repo.transition(id, 'deactivated', 'active'))) throw conflict(`Image ${id} changed status; retry.`);
   }
 
   async addTag(ctx: RequestContext, id: string, tag: string): Promise<void> {
@@ -415,7 +412,7 @@ export class ImageService {
     this.d.authz.enforce(ctx, image, 'upload_image', access, `Not allowed to upload image data for image ${id}`);
     if (image.status !== 'queued') throw conflict(`Image status transition from ${image.status} to saving is not allowed`);
     requireFormats(image);
-    if (!(await this.d.repo.save(id, { base: { status: 'saving' } }, ['queued']))) {
+    if (!(await this.d.repo.transition(id, 'queued', 'saving'))) {
       throw conflict(`Image status transition from ${(await this.d.repo.get(id))?.status ?? 'deleted'} to saving is not allowed`);
     }
 
@@ -437,29 +434,25 @@ export class ImageService {
         signal: opts.signal,
       });
     } catch (e) {
-      await this.d.repo.save(id, { base: { status: 'queued' } }, ['saving']);
-      throw uploadError(e);
+      await this.d.repo.transition(id, 'saving', 'queued');
+      throw ingestError(e);
     }
-    const activated = await this.d.repo.save(
-      id,
-      {
-        base: {
-          status: 'active',
-          size: result.size,
-          checksum: result.checksum,
-          os_hash_algo: result.hashAlgorithm,
-          os_hash_value: result.hashValue,
-          virtual_size: format.virtualSize,
-        },
+    // Active and located in one write: no reader ever sees an active image without data.
+    const activated = await this.d.repo.transition(id, 'saving', 'active', {
+      fields: {
+        size: result.size,
+        checksum: result.checksum,
+        os_hash_algo: result.hashAlgorithm,
+        os_hash_value: result.hashValue,
+        virtual_size: format.virtualSize,
       },
-      ['saving'],
-    );
+      addLocations: [{ url: result.url, metadata: result.metadata }],
+    });
     if (!activated) {
       // Deleted (or reset) while we were uploading: the bytes have no image any more.
       await store.delete(result.url).catch(() => undefined);
       throw gone(`Image ${id} could not be found after upload. The image may have been deleted during the upload, cleaning up the chunks uploaded.`);
     }
-    await this.d.repo.addLocation(id, { url: result.url, metadata: result.metadata });
   }
 
   private pickWriteStore(storeId: string | undefined): Store {
@@ -507,7 +500,7 @@ export class ImageService {
         const stream = cache && !range && image.status === 'active' ? cache.tee(image, opened.stream) : opened.stream;
         return { stream, length: range ? range.length : opened.size, range, size: opened.size, checksum: image.checksum };
       } catch (e) {
-        if (e instanceof HttpError) throw e;
+        if (isApiError(e)) throw e;
         lastError = e;
       }
     }
@@ -530,45 +523,6 @@ function setBase(image: Image, key: WritableBase, value: unknown): void {
     throw badRequest(`Invalid value '${value}' for parameter '${key}': Cannot be a negative value.`);
   }
   (image as unknown as Record<string, unknown>)[key] = value;
-}
-
-/** Maps what can go wrong while receiving data to Glance's statuses. */
-export function uploadError(e: unknown): Error {
-  if (e instanceof HttpError) return e;
-  if (e instanceof SizeLimitError) {
-    return e.kind === 'image_size_cap'
-      ? tooLarge(`The incoming image is too large: ${e.message}`)
-      : tooLarge(`Image exceeds the storage quota: ${e.message}`);
-  }
-  if (e instanceof SizeMismatchError) return badRequest(e.message);
-  if (e instanceof FormatRejectedError) return unsupportedMediaType(`Image data does not pass inspection: ${e.message}`);
-  if (e instanceof StoreError) return storeHttpError(e);
-  const code = (e as NodeJS.ErrnoException)?.code;
-  if (code === 'ECONNRESET' || (e as Error)?.message === 'aborted' || (e as Error)?.name === 'AbortError') {
-    return badRequest('The client closed the connection before the upload completed.');
-  }
-  return e instanceof Error ? e : new Error(String(e));
-}
-
-export function storeHttpError(e: StoreError): HttpError {
-  switch (e.kind) {
-    case 'storage_full':
-      return tooLarge(`Image storage media is full: ${e.message}`);
-    case 'write_denied':
-      return serviceUnavailable(`Insufficient permissions on image storage media: ${e.message}`);
-    case 'unavailable':
-      return serviceUnavailable(e.message);
-    case 'duplicate':
-      return conflict(e.message);
-    case 'in_use':
-      return conflict(e.message);
-    case 'not_found':
-      return notFound(e.message);
-    case 'unsupported':
-      return gone('Error in store configuration. Adding images to store is disabled.');
-    default:
-      return badRequest(e.message);
-  }
 }
 
 export type { ImageStatus };

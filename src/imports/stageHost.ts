@@ -6,6 +6,7 @@
 // (imago_staging_store) records no host: any node can finish those imports.
 
 import type { IncomingHttpHeaders } from 'node:http';
+import { isApiError, SERVER_FAILURES } from '../errors/index.js';
 import { errorBodyMessage, HttpError } from '../http/errors.js';
 import type { Image } from '../images/model.js';
 import { loadUndici } from '../net/safeFetch.js';
@@ -128,7 +129,7 @@ export function stageHostRelay(stageHost: StageHost, req: IncomingRequest, body:
       if (answer.requestId) req.requestId = answer.requestId;
       return true;
     } catch (e) {
-      if (fallBackHere && e instanceof HttpError && e.status >= 500) return false;
+      if (fallBackHere && isApiError(e, ...SERVER_FAILURES)) return false;
       throw e;
     }
   };

@@ -3,7 +3,7 @@
 // bodies the way Glance's deserializers do (jsonschema, no format checks).
 
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
-import { badRequest } from '../http/errors.js';
+import { badRequest } from '../errors/index.js';
 
 type JsonSchema = Record<string, unknown>;
 

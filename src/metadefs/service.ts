@@ -7,7 +7,7 @@
 
 import type { RequestContext } from '../auth/context.js';
 import type { ImageAuthorizer } from '../images/authz.js';
-import { badRequest, conflict, forbidden, notFound } from '../http/errors.js';
+import { badRequest, conflict, forbidden, isApiError, notFound } from '../errors/index.js';
 import { isoSeconds } from '../images/model.js';
 import {
   ASSOCIATION_MODEL,
@@ -161,7 +161,7 @@ export class MetadefService {
       this.authz.metadef(ctx, 'get_metadef_namespace', target);
     } catch (e) {
       // Glance: a namespace you may not get is one that does not exist.
-      if ((e as { status?: number }).status === 403) throw notFound();
+      if (isApiError(e, 'forbidden')) throw notFound();
       throw e;
     }
     for (const rule of ['list_metadef_resource_types', 'get_metadef_objects', 'get_metadef_properties', 'get_metadef_tags']) this.authz.metadef(ctx, rule, target);

@@ -113,22 +113,8 @@ export interface Store {
   close?(): Promise<void>;
 }
 
-/** Errors every driver throws, mapped to HTTP statuses in one place (src/data/storeErrors.ts). */
-export class StoreError extends Error {
-  constructor(
-    readonly kind:
-      | 'not_found'
-      | 'duplicate'
-      | 'storage_full'
-      | 'write_denied'
-      | 'unavailable'
-      | 'bad_uri'
-      | 'unsupported'
-      | 'in_use'
-      | 'invalid',
-    message: string,
-    options?: { cause?: unknown },
-  ) {
-    super(message, options);
-  }
-}
+/**
+ * What every driver throws. It lives with the other errors (src/errors), where its kinds are
+ * mapped to Glance's answers; drivers import it from here.
+ */
+export { StoreError, type StoreErrorKind } from '../errors/index.js';

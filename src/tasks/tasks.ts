@@ -7,7 +7,7 @@ import { randomUUID } from 'node:crypto';
 import type { Db } from '../db/connect.js';
 import type { TasksTable } from '../db/schema.js';
 import type { RequestContext } from '../auth/context.js';
-import { badRequest, notFound } from '../http/errors.js';
+import { badRequest, notFound } from '../errors/index.js';
 import { isoSeconds, nowStamp } from '../images/model.js';
 
 export type TaskStatus = 'pending' | 'processing' | 'success' | 'failure';
