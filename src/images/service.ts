@@ -10,7 +10,7 @@ import { badRequest, conflict, forbidden, gone, HttpError, notFound, serviceUnav
 import { ingest, SizeLimitError, SizeMismatchError } from '../data/ingest.js';
 import { FormatCheck, FormatRejectedError } from '../data/formatCheck.js';
 import type { ImageFormatPolicy } from '../formats/index.js';
-import { parseRange, type ByteRange } from '../data/range.js';
+import { parseRange, type ByteRange } from '../http/range.js';
 import type { StoreRegistry } from '../stores/registry.js';
 import { StoreError, type OpenedData, type Store } from '../stores/store.js';
 import type { ImageAuthorizer, Loaded } from './authz.js';

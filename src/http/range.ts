@@ -2,7 +2,7 @@
 // only (400 for several), `bytes=a-b`, `bytes=a-`, suffix `bytes=-n`; a start
 // beyond the image is 416. The legacy request `Content-Range` is honoured too.
 
-import { badRequest, rangeNotSatisfiable } from '../http/errors.js';
+import { badRequest, rangeNotSatisfiable } from './errors.js';
 
 export interface ByteRange {
   offset: number;
