@@ -10,6 +10,7 @@
 
 import type { Readable } from 'node:stream';
 import type { Config } from '../config/config.js';
+import { endpointFromCatalog } from '../auth/catalog.js';
 import { storeContext, type RequestContext } from '../auth/context.js';
 import { badRequest, conflict, forbidden, HttpError, notFound } from '../http/errors.js';
 import { ingest, type IngestResult } from '../data/ingest.js';
@@ -444,7 +445,7 @@ export class Importer {
   /** glance-download: the image's record on the other region's image service. */
   private async remoteImage(job: Job, signal: AbortSignal): Promise<{ image: Record<string, unknown>; fileUrl: string }> {
     const m = job.body.method;
-    const endpoint = imageEndpoint(job.ctx, m.glance_region!, m.glance_service_interface ?? 'public');
+    const endpoint = endpointFromCatalog(job.ctx.catalog, { serviceType: 'image', endpointType: m.glance_service_interface ?? 'public', region: m.glance_region });
     if (!endpoint) throw new Error(`No image service endpoint for region ${m.glance_region} (${m.glance_service_interface}) in the service catalog`);
     const base = endpoint.replace(/\/+$/, '').replace(/\/v2(\.\d+)?$/, '');
     const policy = this.d.urlPolicy.withOptions({ allowPrivate: true });
@@ -734,17 +735,6 @@ function validateBody(raw: unknown, enabled: string[]): ImportRequest {
   }
   if ('all_stores' in body && typeof body.all_stores !== 'boolean') throw badRequest("'all_stores' must be boolean value only");
   return body as unknown as ImportRequest;
-}
-
-/** The image service's URL for a region and interface in the caller's catalog. */
-function imageEndpoint(ctx: RequestContext, region: string, iface: string): string | undefined {
-  const want = iface.replace(/URL$/, '');
-  for (const entry of ctx.catalog ?? []) {
-    if (entry.type !== 'image') continue;
-    const ep = entry.endpoints.find((e) => e.interface === want && (e.region === region || e.region_id === region));
-    if (ep) return ep.url;
-  }
-  return undefined;
 }
 
 async function* countBytes(src: AsyncIterable<Buffer>, add: (n: number) => void): AsyncIterable<Buffer> {
