@@ -1,4 +1,5 @@
 import type { StoreRequestContext } from '../stores/store.js';
+import type { CatalogService } from './catalog.js';
 
 // Who is asking: built once per request by the auth layer (no-auth headers or
 // a validated Keystone token) and read by policy checks and the domain.
@@ -18,7 +19,7 @@ export interface RequestContext {
   isAdmin: boolean;
   authToken: string | null;
   /** The token's service catalog (Keystone mode), for calls to other services such as glance-download. */
-  catalog?: { type: string; endpoints: { interface: string; region?: string; region_id?: string; url: string }[] }[];
+  catalog?: CatalogService[];
 }
 
 export function adminContext(requestId: string): RequestContext {

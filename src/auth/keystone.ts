@@ -33,21 +33,7 @@ import type { IncomingHttpHeaders } from 'node:http';
 import type { Config, OptionReader } from '../config/config.js';
 import { ConfigError } from '../config/options.js';
 import { serviceUnavailable, unauthorized, type ApiError } from '../errors/index.js';
-
-export interface CatalogEndpoint {
-  id?: string;
-  interface: string;
-  region?: string;
-  region_id?: string;
-  url: string;
-}
-
-export interface CatalogEntry {
-  id?: string;
-  type: string;
-  name?: string;
-  endpoints: CatalogEndpoint[];
-}
+import type { CatalogService } from './catalog.js';
 
 /** Who is calling, from a validated token. */
 export interface Identity {
@@ -76,7 +62,7 @@ export interface Identity {
   /** A restricted application credential's access rules (checked by authenticate()). */
   accessRules?: { method: string; path: string; service: string }[];
   expiresAt: Date;
-  catalog?: CatalogEntry[];
+  catalog?: CatalogService[];
 }
 
 export interface KeystoneAuthOptions {
@@ -170,7 +156,7 @@ interface TokenBody {
   system?: Record<string, unknown>;
   roles?: { id?: string; name?: string }[];
   is_admin_project?: boolean;
-  catalog?: CatalogEntry[];
+  catalog?: CatalogService[];
   application_credential?: {
     id?: string;
     access_rules?: { method?: string; path?: string; service?: string }[];

@@ -21,7 +21,7 @@ import { pathToFileURL } from 'node:url';
 import { pipeline, type Readable } from 'node:stream';
 import type { Config } from '../config/config.js';
 import { ingest } from '../data/ingest.js';
-import type { ByteRange } from '../data/range.js';
+import type { ByteRange } from '../http/range.js';
 import type { Image, ImageLocation } from '../images/model.js';
 import type { ImageRepository } from '../images/repository.js';
 import { FileStore } from '../stores/file.js';

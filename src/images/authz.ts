@@ -25,6 +25,12 @@ import type { Image } from './model.js';
 
 export type { ImageAccess };
 
+/** An image the caller may see, with how it sees it (ImageService.load()); what the member and image rules are checked on. */
+export interface Loaded {
+  image: Image;
+  access: ImageAccess;
+}
+
 /** What a property-protection check is for. */
 export type PropertyOp = 'create' | 'read' | 'update' | 'delete';
 

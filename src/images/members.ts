@@ -6,8 +6,7 @@ import type { Db } from '../db/connect.js';
 import type { RequestContext } from '../auth/context.js';
 import { badRequest, conflict, forbidden, isApiError, notFound, tooLarge } from '../errors/index.js';
 import { isoSeconds, nowStamp, type Image } from './model.js';
-import type { ImageAuthorizer } from './authz.js';
-import type { Loaded } from './service.js';
+import type { ImageAuthorizer, Loaded } from './authz.js';
 
 export const MEMBER_STATUSES = ['pending', 'accepted', 'rejected'] as const;
 export type MemberStatusValue = (typeof MEMBER_STATUSES)[number];

@@ -10,10 +10,10 @@ import { badRequest, conflict, forbidden, gone, ingestError, isApiError, notFoun
 import { ingest } from '../data/ingest.js';
 import { FormatCheck } from '../data/formatCheck.js';
 import type { ImageFormatPolicy } from '../formats/index.js';
-import { parseRange, type ByteRange } from '../data/range.js';
+import { parseRange, type ByteRange } from '../http/range.js';
 import type { StoreRegistry } from '../stores/registry.js';
 import type { OpenedData, Store } from '../stores/store.js';
-import type { ImageAccess, ImageAuthorizer } from './authz.js';
+import type { ImageAuthorizer, Loaded } from './authz.js';
 import type { MemberRepository } from './members.js';
 import { BASE_ATTRIBUTES, DELETABLE, nowStamp, STATUS_TRANSITIONS, type Image, type ImageLocation, type ImageStatus, type WritableBase } from './model.js';
 import { isReservedName, type Change } from './patch.js';
@@ -56,11 +56,6 @@ export interface DownloadCache {
  * true when that node did, false to go on here. Called once the caller may act on the image.
  */
 export type Relay = (image: Image) => Promise<boolean>;
-
-export interface Loaded {
-  image: Image;
-  access: ImageAccess;
-}
 
 export interface DataToServe {
   stream: Readable;

@@ -6,6 +6,7 @@
 
 import type { Readable } from 'node:stream';
 import type { Config } from '../config/config.js';
+import { endpointFromCatalog } from '../auth/catalog.js';
 import { storeContext, type RequestContext } from '../auth/context.js';
 import { ingestOptions } from '../data/ingest.js';
 import { messageOf } from '../errors/index.js';
@@ -162,7 +163,7 @@ export class ImportSources {
   /** glance-download: the image's record on the other region's image service. */
   private async remoteImage(job: ImportJob, signal: AbortSignal): Promise<{ image: Record<string, unknown>; fileUrl: string }> {
     const m = job.request.method;
-    const endpoint = imageEndpoint(job.ctx, m.glance_region!, m.glance_service_interface ?? 'public');
+    const endpoint = endpointFromCatalog(job.ctx.catalog, { serviceType: 'image', endpointType: m.glance_service_interface ?? 'public', region: m.glance_region });
     if (!endpoint) throw new Error(`No image service endpoint for region ${m.glance_region} (${m.glance_service_interface}) in the service catalog`);
     const base = endpoint.replace(/\/+$/, '').replace(/\/v2(\.\d+)?$/, '');
     const policy = this.d.urlPolicy.withOptions({ allowPrivate: true });
@@ -186,17 +187,6 @@ export class ImportSources {
       setProperties: props,
     });
   }
-}
-
-/** The image service's URL for a region and interface in the caller's catalog. */
-function imageEndpoint(ctx: RequestContext, region: string, iface: string): string | undefined {
-  const want = iface.replace(/URL$/, '');
-  for (const entry of ctx.catalog ?? []) {
-    if (entry.type !== 'image') continue;
-    const ep = entry.endpoints.find((e) => e.interface === want && (e.region === region || e.region_id === region));
-    if (ep) return ep.url;
-  }
-  return undefined;
 }
 
 async function streamText(s: Readable): Promise<string> {

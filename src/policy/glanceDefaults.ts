@@ -12,7 +12,8 @@
 // Rules marked "unverified" below could not be read from upstream source; their
 // check strings follow the neighbouring rules and may need correcting.
 
-import { PolicyEnforcer, loadPolicyOverrides, type PolicyConfig, type RuleDefault } from './enforcer.js';
+import { loadPolicyOverrides, type PolicyConfig } from './config.js';
+import { PolicyEnforcer, type RuleDefault } from './enforcer.js';
 
 // Personas (base.py).
 const ADMIN = 'rule:context_is_admin';

@@ -2,6 +2,7 @@
 // image authorization helpers of Glance's API layer and property protections.
 export * from './parser.js';
 export * from './enforcer.js';
+export * from './config.js';
 export * from './glanceDefaults.js';
 export * from './imageAuth.js';
 export * from './propertyProtections.js';

@@ -4,6 +4,7 @@
 // before bytes reach a writer, so every driver gets them for free.
 
 import type { Readable } from 'node:stream';
+import type { CatalogService } from '../auth/catalog.js';
 
 export interface StoreCapabilities {
   /** Accepts new image data. */
@@ -46,12 +47,6 @@ export interface StoreRequestContext {
   userId?: string | undefined;
   /** The token's service catalog (Keystone v3 form: [{type, endpoints: [{interface, region, url}]}]). */
   catalog?: readonly CatalogService[] | undefined;
-}
-
-export interface CatalogService {
-  type: string;
-  name?: string | undefined;
-  endpoints: readonly { interface: string; region?: string | undefined; region_id?: string | undefined; url: string }[];
 }
 
 /** Options every call takes. */

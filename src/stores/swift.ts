@@ -53,7 +53,8 @@ import {
   type StoreWriter,
   type WriteOptions,
 } from './store.js';
-import { catalogStorageUrls, endpointFromCatalog, PasswordAuth, TokenAuth, type AccountAuth, type AuthState } from './swift/auth.js';
+import { catalogUrls, endpointFromCatalog } from '../auth/catalog.js';
+import { PasswordAuth, TokenAuth, type AccountAuth, type AuthState } from './swift/auth.js';
 import {
   configLocation,
   containerFor,
@@ -222,7 +223,7 @@ export class SwiftStore implements Store {
     // a storage URL without credentials: the multi-tenant form, read with the caller's token
     if (!this.opts.multiTenant) throw new StoreError('bad_uri', 'Location is missing user:password information.');
     const storageUrl = loc.storageUrl!;
-    const allowed = [this.opts.endpoint, ...catalogStorageUrls(ctx?.catalog, this.opts.serviceType)].filter((u): u is string => !!u);
+    const allowed = [this.opts.endpoint, ...catalogUrls(ctx?.catalog, this.opts.serviceType)].filter((u): u is string => !!u);
     if (!allowed.some((u) => sameOrigin(u, storageUrl))) {
       throw new StoreError('bad_uri', `Swift location ${redact(url)} is not on an object-store endpoint of the caller's catalog`);
     }

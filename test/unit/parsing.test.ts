@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { parseListQuery, splitFilterOp, splitInValues } from '../../src/images/listQuery.js';
-import { parseRange } from '../../src/data/range.js';
+import { parseRange } from '../../src/http/range.js';
 import { parseChanges, patchDraft } from '../../src/images/patch.js';
 import { HttpError } from '../../src/http/errors.js';
 import { rewrite } from '../../src/http/app.js';

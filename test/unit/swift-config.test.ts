@@ -1,6 +1,6 @@
 // The swift store's configuration and URL handling, without a server:
 // glance-swift.conf as Glance's SwiftConfigParser reads it, the location forms,
-// container names, catalog lookups and option validation.
+// container names and option validation.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -17,7 +17,7 @@ import {
   storageLocation,
   swiftStoreOptionsFrom,
 } from '../../src/stores/swift/config.js';
-import { endpointFromCatalog, keystoneV3 } from '../../src/stores/swift/auth.js';
+import { keystoneV3 } from '../../src/stores/swift/auth.js';
 import { SwiftStore } from '../../src/stores/swift.js';
 import { tempDir } from '../helpers/cleanup.js';
 
@@ -135,28 +135,6 @@ test('container names: one container, Glance\'s seed (dashes not counted), per i
   assert.equal(containerFor({ container: 'glance', multipleContainersSeed: 3, multiTenant: false }, id), 'glance_f3a');
   assert.equal(containerFor({ container: 'glance', multipleContainersSeed: 5, multiTenant: false }, 'F3A9-1C2B'), 'glance_f3a9-1');
   assert.equal(containerFor({ container: 'glance', multipleContainersSeed: 2, multiTenant: true }, id), `glance_${id}`);
-});
-
-test('catalog: by service type, interface (publicURL -> public) and region; v2-style entries too', () => {
-  const catalog = [
-    { type: 'image', endpoints: [{ interface: 'public', region: 'R1', url: 'http://glance' }] },
-    {
-      type: 'object-store',
-      endpoints: [
-        { interface: 'public', region: 'R1', region_id: 'R1', url: 'http://pub-r1' },
-        { interface: 'internal', region: 'R1', region_id: 'R1', url: 'http://int-r1' },
-        { interface: 'public', region: 'R2', region_id: 'R2', url: 'http://pub-r2' },
-      ],
-    },
-  ];
-  const sel = { endpointType: 'publicURL' as const, serviceType: 'object-store' };
-  assert.equal(endpointFromCatalog(catalog, sel), 'http://pub-r1');
-  assert.equal(endpointFromCatalog(catalog, { ...sel, region: 'R2' }), 'http://pub-r2');
-  assert.equal(endpointFromCatalog(catalog, { ...sel, endpointType: 'internalURL' }), 'http://int-r1');
-  assert.equal(endpointFromCatalog(catalog, { ...sel, region: 'R3' }), undefined);
-  assert.equal(endpointFromCatalog(catalog, { ...sel, serviceType: 'swift' }), undefined);
-  const v2 = [{ type: 'object-store', endpoints: [{ region: 'R1', publicURL: 'http://v2-pub', adminURL: 'http://v2-adm' }] }];
-  assert.equal(endpointFromCatalog(v2 as never, { ...sel, endpointType: 'adminURL' }), 'http://v2-adm');
 });
 
 test('options: Glance\'s defaults and units, and the combinations glance_store refuses', async () => {

@@ -4,7 +4,8 @@
 // own token (multi-tenant). A token is renewed before it expires (within
 // swift_store_expire_soon_interval) and when Swift refuses it (401).
 
-import { StoreError, type CatalogService } from '../store.js';
+import { endpointFromCatalog, type CatalogService, type EndpointQuery } from '../../auth/catalog.js';
+import { StoreError } from '../store.js';
 import { keystoneNames, type EndpointType, type SwiftCredentials } from './config.js';
 import { NetworkError, type SwiftHttp } from './http.js';
 
@@ -22,40 +23,15 @@ export interface AccountAuth {
   renew(refused: string, signal?: AbortSignal): Promise<AuthState>;
 }
 
-export interface EndpointSelection {
+export interface EndpointSelection extends EndpointQuery {
   /** swift_store_endpoint: replaces the storage URL from the catalog or v1 auth. */
   endpoint?: string | undefined;
-  region?: string | undefined;
   endpointType: EndpointType;
-  serviceType: string;
 }
 
 /** Counts for tests and logs. */
 export interface AuthStats {
   authentications: number;
-}
-
-/** The object-store URL of a Keystone catalog (v3 entries; v2-style publicURL keys read too). */
-export function endpointFromCatalog(catalog: readonly CatalogService[] | undefined, sel: EndpointSelection): string | undefined {
-  const iface = sel.endpointType.replace(/URL$/, '');
-  for (const svc of catalog ?? []) {
-    if (svc.type !== sel.serviceType) continue;
-    for (const ep of svc.endpoints) {
-      const v2 = ep as unknown as Record<string, string | undefined>; // X-Service-Catalog (v2 form)
-      const url = ep.interface === undefined ? v2[sel.endpointType] : ep.interface === iface ? ep.url : undefined;
-      if (!url) continue;
-      if (sel.region && ep.region_id !== sel.region && ep.region !== sel.region) continue;
-      return url;
-    }
-  }
-  return undefined;
-}
-
-/** Every object-store URL of a catalog, whatever the interface and region (to vet location URLs). */
-export function catalogStorageUrls(catalog: readonly CatalogService[] | undefined, serviceType: string): string[] {
-  return (catalog ?? [])
-    .filter((s) => s.type === serviceType)
-    .flatMap((s) => s.endpoints.map((e) => e.url ?? (e as unknown as Record<string, string>).publicURL).filter((u): u is string => !!u));
 }
 
 /** Keystone's v3 base from an auth address with or without a version suffix. */
