@@ -125,6 +125,10 @@ mon warn on insecure global id reclaim allowed = false
 # a fullish CI disk must not stop the mon (default: shut down below 5% free)
 mon data avail warn = 2
 mon data avail crit = 1
+# A frozen OSD (osd-pause) longer than its PGs' read lease (0.8 x osd heartbeat grace = 16 s)
+# comes back with PGs that stay "waiting for readable" for good (Pacific 16.2.15, one OSD, seen
+# here): make the lease longer than any pause the fault tests make.
+osd pool default read lease ratio = 10
 # commit map changes at once (default batches them for up to 1 s; start-up does ~20 of them: 26 s -> 5 s)
 paxos propose interval = 0.05
 

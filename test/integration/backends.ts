@@ -145,6 +145,8 @@ export interface RbdBackend {
   pool: string;
   /** The cephx user Glance deployments give the store (profile rbd on the pool). */
   user: string;
+  /** That user's keyring file. */
+  keyring: string;
   fsid: string;
   /** Runs the real `rbd` CLI as client.admin; returns stdout. */
   rbd(args: string[], input?: Buffer): Buffer;
@@ -196,6 +198,7 @@ export function rbdBackend(opts: { objectstore?: 'memstore' | 'bluestore' } = {}
     conf,
     pool: env.RBD_POOL ?? 'images',
     user: env.RBD_USER ?? 'glance',
+    keyring: env.RBD_KEYRING ?? join(dirname(conf), 'ceph.client.glance.keyring'),
     fsid,
     rbd,
     pauseOsd: () => void run('osd-pause'),
