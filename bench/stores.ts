@@ -1,6 +1,6 @@
 // Upload and download throughput of the store drivers, with the process's peak RSS.
 //
-//   npm run build && node dist/bench/stores.js [--sizes 256,1024] [--stores file,s3,s3-put,swift,swift-put]
+//   npm run build && node dist/bench/stores.js [--sizes 256,1024] [--stores file,s3,s3-put,swift,swift-put,rbd]
 //
 // file: a temp folder (under $BENCH_DIR or the OS temp dir). s3: multipart with Glance's
 // defaults (10 MiB parts, 10 in flight), size unknown; s3-put: size known and below the
@@ -8,7 +8,10 @@
 // ceph-mini is started (bluestore unless CEPH_MINI_OBJECTSTORE says otherwise: memstore would
 // keep every byte in RAM) and stopped afterwards. swift: the all-in-one Swift of
 // scripts/backends/swift-saio.sh (started if needed), SLO with 200 MiB segments, size unknown;
-// swift-put: size known, one streamed PUT.
+// swift-put: size known, one streamed PUT. rbd: the rbd store (8 MiB chunks, size known) on a
+// ceph-mini (bluestore; scripts/backends/ceph-mini.sh, started if CEPH_CONF/CEPH_MINI_DIR name
+// none), beside `rbd import` / `rbd export` of the same bytes in the same run: the rows give
+// the store's speed as a ratio of the CLI's (issue 9's target: >= 0.9 both ways).
 
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -19,8 +22,10 @@ import { FileStore } from '../src/stores/file.js';
 import { S3Store } from '../src/stores/s3.js';
 import { SwiftStore } from '../src/stores/swift.js';
 import type { Store, WriteOptions } from '../src/stores/store.js';
-import { s3Backend, s3StoreOptions, type S3Backend } from '../test/integration/backends.js';
+import { RbdStore } from '../src/stores/rbd/store.js';
+import { rbdBackend, s3Backend, s3StoreOptions, type S3Backend } from '../test/integration/backends.js';
 import { execFileSync, spawnSync } from 'node:child_process';
+import { closeSync, openSync, writeSync } from 'node:fs';
 import { resolve } from 'node:path';
 
 const MiB = 1 << 20;
@@ -50,8 +55,11 @@ async function withPeakRss<T>(fn: () => Promise<T>): Promise<{ value: T; peak: n
   }
 }
 
+/** The 1 MiB of data every upload repeats (the CLI rows read a file of it). */
+const UPLOAD_UNIT = randomBytes(MiB);
+
 async function upload(store: Store, size: number, wopts: WriteOptions): Promise<{ url: string; seconds: number }> {
-  const buf = randomBytes(MiB);
+  const buf = UPLOAD_UNIT;
   const t0 = performance.now();
   const w = await store.createWriter(randomUUID(), wopts);
   try {
@@ -94,10 +102,11 @@ function table(rows: Row[]): string {
   const body = rows.map((r) => [
     r.store,
     String(r.sizeMiB),
-    r.uploadMiBs.toFixed(0),
-    r.downloadMiBs.toFixed(0),
-    r.peakRssMiB.toFixed(0),
-    r.rssGrowthMiB.toFixed(0),
+    // ratios (< 10) with two decimals; NaN: not measured (another process)
+    r.uploadMiBs < 10 ? r.uploadMiBs.toFixed(2) : r.uploadMiBs.toFixed(0),
+    r.downloadMiBs < 10 ? r.downloadMiBs.toFixed(2) : r.downloadMiBs.toFixed(0),
+    Number.isNaN(r.peakRssMiB) ? '' : r.peakRssMiB.toFixed(0),
+    Number.isNaN(r.rssGrowthMiB) ? '' : r.rssGrowthMiB.toFixed(0),
   ]);
   const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)));
   const line = (cells: string[]) => '| ' + cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join(' | ') + ' |';
@@ -106,7 +115,7 @@ function table(rows: Row[]): string {
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
-    options: { sizes: { type: 'string', default: '256,1024' }, stores: { type: 'string', default: 'file,s3,s3-put,swift,swift-put' } },
+    options: { sizes: { type: 'string', default: '256,1024' }, stores: { type: 'string', default: 'file,s3,s3-put,swift,swift-put,rbd' } },
   });
   const sizes = values.sizes.split(',').map(Number);
   const wanted = new Set(values.stores.split(','));
@@ -176,7 +185,52 @@ async function main(): Promise<void> {
     if (wanted.has('swift-put')) for (const s of sizes) rows.push(await bench('swift single PUT', store, s, { sizeHint: s * MiB }));
     await store.close();
   }
+  if (wanted.has('rbd')) rows.push(...(await benchRbd(sizes)));
   console.log(table(rows));
+}
+
+/** The rbd store and, for each size, `rbd import` of a file of the same bytes and `rbd export` of it. */
+async function benchRbd(sizes: number[]): Promise<Row[]> {
+  const be = rbdBackend({ objectstore: (process.env.CEPH_MINI_OBJECTSTORE as 'memstore' | 'bluestore' | undefined) ?? 'bluestore' });
+  if (be.startMs !== undefined) console.error(`ceph-mini (RBD) started in ${(be.startMs / 1000).toFixed(1)} s`);
+  const store = new RbdStore({ id: 'rbd', pool: be.pool, user: be.user, cephConf: be.conf, chunkSize: 8 * MiB, thinProvisioning: false, connectTimeout: 0, locationMetadata: {} });
+  const dir = await mkdtemp(join(process.env.BENCH_DIR ?? tmpdir(), 'imago-bench-rbd-'));
+  const rows: Row[] = [];
+  try {
+    await store.init();
+    for (const s of sizes) {
+      const file = join(dir, 'image.raw');
+      const fd = openSync(file, 'w');
+      for (let i = 0; i < s; i++) writeSync(fd, UPLOAD_UNIT);
+      closeSync(fd);
+      const cli = (args: string[]) => {
+        const t0 = performance.now();
+        const r = spawnSync('rbd', ['-c', be.conf, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+        if (r.status !== 0) throw new Error(`rbd ${args.join(' ')}: ${r.stderr}`);
+        return (performance.now() - t0) / 1000;
+      };
+      const name = `${be.pool}/bench-cli-${randomUUID()}`;
+      const up = cli(['import', '--no-progress', file, name]);
+      const down = cli(['export', '--no-progress', name, '-']);
+      cli(['rm', '--no-progress', name]);
+      await rm(file, { force: true });
+      const cliRow = { store: 'rbd import / rbd export (CLI)', sizeMiB: s, uploadMiBs: s / up, downloadMiBs: s / down, peakRssMiB: NaN, rssGrowthMiB: NaN };
+      const row = await bench('rbd store (8 MiB chunks)', store, s, { sizeHint: s * MiB });
+      rows.push(cliRow, row, {
+        store: 'rbd store / CLI',
+        sizeMiB: s,
+        uploadMiBs: row.uploadMiBs / cliRow.uploadMiBs,
+        downloadMiBs: row.downloadMiBs / cliRow.downloadMiBs,
+        peakRssMiB: NaN,
+        rssGrowthMiB: NaN,
+      });
+    }
+  } finally {
+    await store.close();
+    await rm(dir, { recursive: true, force: true });
+    be.stop();
+  }
+  return rows;
 }
 
 await main();

@@ -18,6 +18,7 @@ PKGS=(
   procps                                         # ps: scripts/lib.sh stop_pidfile finds a daemon's children
   tempest python3-subunit python3-testtools python3-keystoneclient   # npm run test:conformance
   ceph-mon ceph-osd radosgw ceph-common s3cmd    # S3 (and Swift API) of radosgw: scripts/backends/ceph-mini.sh
+  librbd1 librados2                              # the rbd store dlopen()s them (ceph-common pulls them in too)
   swift swift-proxy swift-account swift-container swift-object memcached   # swift store (scripts/backends/swift-saio.sh)
   python3-swiftclient python3-keystonemiddleware
 )

@@ -7,6 +7,8 @@
 #   bash ceph-mini.sh status  # daemon PIDs + `ceph -s`
 #   bash ceph-mini.sh stop    # SIGKILL exactly the daemons recorded by `start` (throwaway data)
 #   bash ceph-mini.sh rgw-stop | rgw-start   # kill / restart radosgw alone (fault-injection tests)
+#   bash ceph-mini.sh osd-pause | osd-resume # freeze / thaw the OSD (SIGSTOP/SIGCONT): a stuck cluster
+#                                            # for RBD fault tests; memstore data survives, a kill would not
 #
 # imago's copy of the shared recipe (shared/recipes/ceph-mini.sh), plus rgw-stop/rgw-start and
 # millisecond start timings. test/integration/store-s3.test.ts starts it when S3_ENDPOINT is unset.
@@ -23,7 +25,11 @@
 #   CEPH_MINI_MGR (0 | 1: start a ceph-mgr; only needed for `ceph osd df`, pg stats, `rbd trash purge
 #   schedule`, `rbd perf` and other mgr commands — those HANG without it), CEPH_MINI_POOL (images),
 #   CEPH_MINI_RGW (1 | 0: skip radosgw when only RBD is needed),
-#   CEPH_MINI_SELFTEST (1 | 0), CEPH_MINI_TIMEOUT (seconds per wait step, 120).
+#   CEPH_MINI_SELFTEST (1 | 0), CEPH_MINI_TIMEOUT (seconds per wait step, 120),
+#   CEPH_MINI_OSD_PORT (first of the 8 ports the OSD binds, 6800 = Ceph's default range; set it with
+#   CEPH_MINI_MON_PORT to run a second cluster beside the shared one).
+# RBD: a cephx user client.glance (mon 'profile rbd', osd 'profile rbd pool=<pool>') with its keyring in
+# $DIR/ceph.client.glance.keyring, as a Glance deployment has (`env` exports RBD_USER, RBD_KEYRING).
 set -euo pipefail
 . "$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/lib.sh"
 # `env` exports these for clients; daemons started from such a shell would pick them up
@@ -42,8 +48,10 @@ WITH_RGW=${CEPH_MINI_RGW:-1}
 SELFTEST=${CEPH_MINI_SELFTEST:-1}
 POOL=${CEPH_MINI_POOL:-images}
 TIMEOUT=${CEPH_MINI_TIMEOUT:-120}
+OSD_PORT=${CEPH_MINI_OSD_PORT:-6800}
 CONF=$DIR/ceph.conf
 ADMIN_KEYRING=$DIR/ceph.client.admin.keyring
+GLANCE_KEYRING=$DIR/ceph.client.glance.keyring
 # Fixed throwaway credentials (loopback-only test cluster).
 S3_USER=tester
 S3_ACCESS=CEPHMINIACCESSKEY000
@@ -117,6 +125,10 @@ mon warn on insecure global id reclaim allowed = false
 # a fullish CI disk must not stop the mon (default: shut down below 5% free)
 mon data avail warn = 2
 mon data avail crit = 1
+# A frozen OSD (osd-pause) longer than its PGs' read lease (0.8 x osd heartbeat grace = 16 s)
+# comes back with PGs that stay "waiting for readable" for good (Pacific 16.2.15, one OSD, seen
+# here): make the lease longer than any pause the fault tests make.
+osd pool default read lease ratio = 10
 # commit map changes at once (default batches them for up to 1 s; start-up does ~20 of them: 26 s -> 5 s)
 paxos propose interval = 0.05
 
@@ -140,6 +152,8 @@ bluestore block size = $OSD_BYTES
 bluestore fsck on mount = false
 osd memory target = 1073741824
 osd crush initial weight = 1
+ms bind port min = $OSD_PORT
+ms bind port max = $((OSD_PORT + 7))
 osd op num shards = 2
 osd op num threads per shard = 2
 # a SIGKILLed radosgw (rgw-stop) keeps its cache watches until they time out, and every bucket
@@ -150,6 +164,9 @@ osd client watch timeout = 5
 keyring = $ADMIN_KEYRING
 # fail in 15 s instead of hanging 300 s when the cluster is down (rbd/rados CLIs, librados apps)
 client mount timeout = 15
+
+[client.glance]
+keyring = $GLANCE_KEYRING
 
 [client.rgw.gw]
 keyring = $DIR/rgw/keyring
@@ -229,6 +246,9 @@ create_pool() {
   c_ceph osd pool application enable "$POOL" rbd >/dev/null 2>&1 || die "application enable failed"
   # rbd pool init writes the rbd_info object, so it returns only once the PGs are active
   timeout "$TIMEOUT" rbd -c "$CONF" pool init "$POOL" || die "rbd pool init $POOL failed"
+  # the user a Glance deployment gives its rbd store (Ceph's "Block Devices and OpenStack" guide)
+  c_ceph auth get-or-create client.glance mon 'profile rbd' osd "profile rbd pool=$POOL" \
+    -o "$GLANCE_KEYRING" >/dev/null 2>&1 || die "client.glance key creation failed"
 }
 
 start_rgw() {
@@ -298,6 +318,16 @@ cmd_rgw_start() {
   log "radosgw up on 127.0.0.1:$RGW_PORT"
 }
 
+# The OSD frozen (SIGSTOP), not killed: memstore would lose every object with the process, and a
+# frozen OSD is what a client sees of a stuck cluster (ops wait until rados_osd_op_timeout).
+cmd_osd_signal() {
+  local p
+  p=$(pid_of osd.0 2>/dev/null) || die "osd.0 is not running (no PID file under $DIR/run)"
+  running "$p" && grep -q ceph-osd "/proc/$p/cmdline" 2>/dev/null || die "osd.0 (pid $p) is not running"
+  kill "-$1" "$p"
+  log "osd.0 $2"
+}
+
 now_ms() { date +%s%3N; }
 
 cmd_start() {
@@ -311,6 +341,7 @@ cmd_start() {
   cmd_stop 2>/dev/null || true
   rm -rf "$DIR"
   local ports="$MON_PORT $MON_PORT_V1"; [ "$WITH_RGW" = 1 ] && ports="$ports $RGW_PORT"
+  [ "$OSD_PORT" = 6800 ] || ports="$ports $(seq "$OSD_PORT" $((OSD_PORT + 7)) | tr '\n' ' ')"
   for p in $ports; do
     port_in_use "$p" && die "127.0.0.1:$p is already in use (another cluster? set CEPH_MINI_MON_PORT / CEPH_MINI_RGW_PORT)"
   done
@@ -336,6 +367,8 @@ export CEPH_KEYRING=$ADMIN_KEYRING
 export CEPH_CLIENT_ID=admin
 export CEPH_MON_HOST=127.0.0.1:$MON_PORT
 export RBD_POOL=$POOL
+export RBD_USER=glance
+export RBD_KEYRING=$GLANCE_KEYRING
 export S3_ENDPOINT=http://127.0.0.1:$RGW_PORT
 export S3_ACCESS_KEY=$S3_ACCESS
 export S3_SECRET_KEY=$S3_SECRET
@@ -364,5 +397,7 @@ case "${1:-}" in
   status) cmd_status ;;
   rgw-stop) cmd_rgw_stop ;;
   rgw-start) cmd_rgw_start ;;
-  *) echo "usage: $0 start|stop|env|status|rgw-stop|rgw-start" >&2; exit 2 ;;
+  osd-pause) cmd_osd_signal STOP "paused (SIGSTOP)" ;;
+  osd-resume) cmd_osd_signal CONT "resumed (SIGCONT)" ;;
+  *) echo "usage: $0 start|stop|env|status|rgw-stop|rgw-start|osd-pause|osd-resume" >&2; exit 2 ;;
 esac

@@ -43,6 +43,7 @@ const DRIVERS: Record<string, DriverFactory> = {
     await store.init();
     return store;
   },
+  rbd: async (id, opts, ctx) => (await import('./rbd/store.js')).rbdStoreFrom(id, opts, ctx),
 };
 
 /** Legacy `stores` entries may be driver names or Python class paths (glance.store.filesystem.Store). */
@@ -60,6 +61,8 @@ const LEGACY_ALIASES: Record<string, string> = {
   'swift+https': 'swift',
   'glance.store.swift.store': 'swift',
   'glance_store._drivers.swift.store': 'swift',
+  'glance.store.rbd.store': 'rbd',
+  'glance_store._drivers.rbd.store': 'rbd',
 };
 
 export class StoreRegistry {

@@ -30,6 +30,11 @@ export interface StartOptions {
   dataDir?: string;
   /** A fixed port (see freePort), for a node that must know its own URL; else any free one. */
   port?: number;
+  /**
+   * A command that runs node in its place (it must exec it, keeping the PID), e.g. unshare(1)
+   * to give the server a private mount namespace.
+   */
+  wrap?: string[];
 }
 
 /** A port free right now on 127.0.0.1. */
@@ -59,7 +64,9 @@ export async function startImago(opts: StartOptions = {}): Promise<Imago> {
     args.push('--config-file', file);
   }
   for (const s of opts.set ?? []) args.push('--set', s);
-  const proc = spawn(process.execPath, ['--max-semi-space-size=1', ...args], { env: { ...process.env, ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const argv = [process.execPath, '--max-semi-space-size=1', ...args];
+  const [cmd, ...rest] = opts.wrap ? [...opts.wrap, ...argv] : argv;
+  const proc = spawn(cmd!, rest, { env: { ...process.env, ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'] });
   const running = () => proc.exitCode === null && proc.signalCode === null;
   const forget = onExit(() => {
     if (running()) proc.kill('SIGKILL');

@@ -145,3 +145,75 @@ export function s3Backend(): S3Backend {
     startMs,
   };
 }
+
+export interface RbdBackend {
+  /** ceph.conf naming the monitors and the keyrings of client.admin and client.glance. */
+  conf: string;
+  pool: string;
+  /** The cephx user Glance deployments give the store (profile rbd on the pool). */
+  user: string;
+  /** That user's keyring file. */
+  keyring: string;
+  fsid: string;
+  /** Runs the real `rbd` CLI as client.admin; returns stdout. */
+  rbd(args: string[], input?: Buffer): Buffer;
+  /** Freezes / thaws the OSD (SIGSTOP/SIGCONT): a stuck cluster for fault tests. */
+  pauseOsd(): void;
+  resumeOsd(): void;
+  stop(): void;
+  startedHere: boolean;
+  startMs?: number;
+}
+
+/**
+ * RBD on a ceph-mini (RBD only, no radosgw) started now, or the one CEPH_CONF + CEPH_MINI_DIR
+ * name. CEPH_MINI_DIR / CEPH_MINI_MON_PORT / CEPH_MINI_OSD_PORT pick its folder and ports.
+ */
+export function rbdBackend(opts: { objectstore?: 'memstore' | 'bluestore' } = {}): RbdBackend {
+  const script = join(repoRoot(), 'scripts/backends/ceph-mini.sh');
+  // `ceph-mini.sh env` exports the admin keyring for the CLIs, and librados reads CEPH_KEYRING
+  // for any user: the store's client.glance would present the admin key and be refused
+  for (const k of ['CEPH_KEYRING', 'CEPH_CLIENT_ID', 'CEPH_ARGS']) delete process.env[k];
+  let env: NodeJS.ProcessEnv = { ...process.env, CEPH_MINI_RGW: '0', CEPH_MINI_SELFTEST: process.env.CEPH_MINI_SELFTEST ?? '0' };
+  if (opts.objectstore) env.CEPH_MINI_OBJECTSTORE = opts.objectstore;
+  const run = (arg: string) => execFileSync('bash', [script, arg], { stdio: ['ignore', 'pipe', 'inherit'], encoding: 'utf8', env });
+  let startedHere = false;
+  let startMs: number | undefined;
+  if (!(process.env.CEPH_CONF && process.env.CEPH_MINI_DIR)) {
+    const missing = ['ceph', 'ceph-mon', 'ceph-osd', 'rbd', 'ceph-authtool', 'monmaptool'].filter((c) => !onPath(c));
+    if (missing.length) {
+      throw new Error(
+        `Ceph is not installed (missing: ${missing.join(', ')}), so the rbd store cannot be tested. ` +
+          `Install it with: apt-get install -y --no-install-recommends ${CEPH_PACKAGES}`,
+      );
+    }
+    const t0 = performance.now();
+    try {
+      run('start');
+    } catch (e) {
+      throw new Error(`ceph-mini failed to start (its log tails are above): ${(e as Error).message}`);
+    }
+    startMs = performance.now() - t0;
+    startedHere = true;
+    env = { ...env, ...parseEnv(run('env')) };
+  }
+  const conf = env.CEPH_CONF!;
+  const rbd = (args: string[], input?: Buffer) =>
+    execFileSync('rbd', ['-c', conf, ...args], { input, maxBuffer: 1 << 30, stdio: ['pipe', 'pipe', 'pipe'] });
+  const fsid = execFileSync('ceph', ['-c', conf, '--connect-timeout', '20', 'fsid'], { encoding: 'utf8' }).trim();
+  return {
+    conf,
+    pool: env.RBD_POOL ?? 'images',
+    user: env.RBD_USER ?? 'glance',
+    keyring: env.RBD_KEYRING ?? join(dirname(conf), 'ceph.client.glance.keyring'),
+    fsid,
+    rbd,
+    pauseOsd: () => void run('osd-pause'),
+    resumeOsd: () => void run('osd-resume'),
+    stop: () => {
+      if (startedHere) run('stop');
+    },
+    startedHere,
+    ...(startMs !== undefined ? { startMs } : {}),
+  };
+}
