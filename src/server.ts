@@ -12,7 +12,9 @@ import { ImageAuthorizer } from './images/authz.js';
 import { createGlanceEnforcer, PropertyProtections, readPolicyConfig } from './policy/index.js';
 import { ImageService } from './images/service.js';
 import { LocationRules } from './images/locations.js';
-import { authenticatorFromConfig } from './auth/authenticator.js';
+import { authenticatorFromConfig, KeystoneAuthenticator } from './auth/authenticator.js';
+import { dashboardRoutes } from './dashboard/routes.js';
+import { KeystoneSessions } from './dashboard/session.js';
 import { buildApp } from './http/app.js';
 import { imageRoutes } from './api/images.js';
 import { imageDataRoutes } from './api/imageData.js';
@@ -109,9 +111,13 @@ export async function createServer(config: Config, opts: { migrate?: boolean; lo
   }
   const metadefs = new MetadefService(new MetadefRepository(db), authz, config.api);
   const services: Services = { config, images, members, schemas, stores, authz, importer, tasks, metadefs, cache, stageHost };
+  const auth = authenticatorFromConfig(config, (ctx) => authz.isAdmin(ctx));
+  // The dashboard signs people in at the Keystone that clients are sent to (WWW-Authenticate).
+  const keystone = auth instanceof KeystoneAuthenticator ? auth.keystone.options : undefined;
+  const sessions = new KeystoneSessions({ keystoneUrl: keystone?.wwwAuthenticateUri, timeoutMs: keystone?.timeoutMs ?? 10_000 });
   const app = buildApp({
     config,
-    auth: authenticatorFromConfig(config, (ctx) => authz.isAdmin(ctx)),
+    auth,
     features: { multistore: stores.multistore, cache: cache !== undefined, locationsApi: true },
     logger: opts.logger,
     routes: (v2) => {
@@ -124,6 +130,7 @@ export async function createServer(config: Config, opts: { migrate?: boolean; lo
       metadefRoutes(v2, services);
       cacheRoutes(v2, services);
     },
+    dashboard: (web) => dashboardRoutes(web, { sessions, auth: keystone ? 'keystone' : 'none' }),
   });
   return {
     app,

@@ -83,10 +83,25 @@ export interface Config {
     /** This node's key for its cache records: worker_self_reference_url, else the host name. */
     nodeReference: string;
   };
+  /** [cors] (and deprecated [cors.*] sections), as oslo.middleware's CORS filter reads them; off without allowed_origin. */
+  readonly cors: CorsOptions;
   /** Reader over [glance_store] (legacy single-store options and multistore defaults). */
   readonly glanceStore: OptionReader;
   /** Reader over any section, e.g. a store's own section. */
   section(name: string, fallback?: OptionReader): OptionReader;
+}
+
+export interface CorsRule {
+  allowCredentials: boolean;
+  exposeHeaders: string[];
+  maxAge: number;
+  allowMethods: string[];
+  allowHeaders: string[];
+}
+
+export interface CorsOptions {
+  /** Origin (or "*") -> its rule; empty when CORS is off. */
+  origins: Map<string, CorsRule>;
 }
 
 export interface ConfigInputs {
@@ -211,9 +226,49 @@ export function loadConfig(inputs: ConfigInputs = {}): Config {
       doSecureHash: d.bool('do_secure_hash', true),
       httpRetries: d.int('http_retries', 3, 0),
     },
+    cors: corsOptions(sections),
     glanceStore,
     section: (name, fallback) => new OptionReader(sections, name, fallback),
   };
+}
+
+/**
+ * oslo.middleware's [cors] options with the defaults Glance sets
+ * (glance/common/config.py set_cors_middleware_defaults). Each deprecated
+ * [cors.NAME] section adds its origins with [cors] as defaults; the first
+ * rule for an origin wins, as in oslo.
+ */
+function corsOptions(sections: IniSections): CorsOptions {
+  const main = new OptionReader(sections, 'cors');
+  const rule = (r: OptionReader): CorsRule => ({
+    allowCredentials: r.bool('allow_credentials', true),
+    exposeHeaders: r.list('expose_headers', ['X-Image-Meta-Checksum', 'X-Auth-Token', 'X-Subject-Token', 'X-Service-Token', 'X-OpenStack-Request-ID']),
+    maxAge: r.int('max_age', 3600, 0),
+    allowMethods: r.list('allow_methods', ['GET', 'PUT', 'POST', 'DELETE', 'PATCH']),
+    allowHeaders: r.list('allow_headers', [
+      'Content-MD5',
+      'X-Image-Meta-Checksum',
+      'X-Storage-Token',
+      'Accept-Encoding',
+      'X-Auth-Token',
+      'X-Identity-Status',
+      'X-Roles',
+      'X-Service-Catalog',
+      'X-User-Id',
+      'X-Tenant-Id',
+      'X-OpenStack-Request-ID',
+    ]),
+  });
+  const origins = new Map<string, CorsRule>();
+  const add = (r: OptionReader) => {
+    const list = r.list('allowed_origin', []);
+    if (list.length === 0) return;
+    const cors = rule(r);
+    for (const o of list) if (!origins.has(o)) origins.set(o, cors);
+  };
+  add(main);
+  for (const name of sections.keys()) if (name.startsWith('cors.')) add(new OptionReader(sections, name, main));
+  return { origins };
 }
 
 const CACHE_DRIVERS = ['sqlite', 'centralized_db', 'xattr'];

@@ -12,6 +12,7 @@ import { headerTooLarge, internalError, isApiError, notFound, unsupportedMediaTy
 import { renderError } from './errors.js';
 import { allowedPrefixes, versionsBody, type VersionFeatures } from '../api/versions.js';
 import { stampRequestId } from './route.js';
+import { registerCors } from './cors.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -26,6 +27,8 @@ export interface AppOptions {
   features: VersionFeatures;
   /** Registers the /v2 routes. */
   routes: (app: FastifyInstance) => void;
+  /** Registers the web dashboard under /dashboard/ (outside version negotiation and the API's auth). */
+  dashboard?: (app: FastifyInstance) => void;
   logger?: boolean;
 }
 
@@ -50,6 +53,9 @@ export function buildApp(opts: AppOptions): FastifyInstance {
   // Every body reaches routes as the raw request stream.
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', (_req, payload, done) => done(null, payload));
+
+  // First of the onRequest hooks: preflights are answered before authentication, as oslo's cors filter heads Glance's pipeline.
+  registerCors(app, opts.config.cors);
 
   app.decorateRequest('ctx', null as unknown as RequestContext);
   app.decorateRequest('requestId', '');
@@ -95,11 +101,13 @@ export function buildApp(opts: AppOptions): FastifyInstance {
   app.get('/healthcheck', async (_req, reply) => reply.type('text/plain').send('OK'));
 
   app.register(async (v2) => opts.routes(v2), { prefix: '/v2' });
+  if (opts.dashboard) app.register(async (web) => opts.dashboard!(web), { prefix: '/dashboard' });
   return app;
 }
 
 /**
- * Glance's VersionNegotiationFilter: /versions answers 200; /v2, /v2.N (when
+ * Glance's VersionNegotiationFilter: /versions answers 200; /dashboard is the
+ * web dashboard (no API version lives there); /v2, /v2.N (when
  * that version is offered) or an Accept: application/vnd.openstack.images-v2
  * header reach the v2 API; anything else gets the 300 version choices.
  */
@@ -109,7 +117,7 @@ export function rewrite(url: string, accept: string, prefixes: Set<string>): str
   const query = q < 0 ? '' : url.slice(q);
   const trimmed = path.replace(/^\/+/, '');
   const first = trimmed.split('/')[0] ?? '';
-  if (first === 'versions' || first === 'healthcheck') return url;
+  if (first === 'versions' || first === 'healthcheck' || first === 'dashboard') return url;
   if (accept.startsWith(VND)) {
     const version = accept.slice(VND.length).split(/[;,\s]/)[0]!;
     if (prefixes.has(version)) return `/v2/${trimmed}${query}`;
