@@ -11,7 +11,8 @@
 // Fastify's request log).
 
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { HttpError, badRequest, serviceUnavailable, unauthorized } from '../http/errors.js';
+import { HttpError } from '../http/errors.js';
+import { badRequest, forbidden, serviceUnavailable, unauthorized } from '../errors/index.js';
 import { readJson } from '../http/route.js';
 import { identityV3Url } from '../auth/keystone.js';
 
@@ -122,7 +123,7 @@ export class KeystoneSessions {
     }
     const unscoped = await this.issue({ identity });
     const first = (await this.projects(unscoped.token))[0];
-    if (!first) throw new HttpError(403, `The user ${username} has no role on any project.`);
+    if (!first) throw forbidden(`The user ${username} has no role on any project.`);
     const scoped = await this.rescope(unscoped.token, first.id);
     await this.signOut(unscoped.token).catch(() => undefined);
     return scoped;

@@ -15,7 +15,7 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { FastifyInstance } from 'fastify';
 import fastifyStatic from '@fastify/static';
-import { serviceUnavailable } from '../http/errors.js';
+import { serviceUnavailable } from '../errors/index.js';
 
 /** dist/dashboard, beside dist/src where this module runs from. */
 export const DASHBOARD_DIR = fileURLToPath(new URL('../../dashboard/', import.meta.url));

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadConfig } from '../../src/config/config.js';
 import { buildApp } from '../../src/http/app.js';
-import { unauthorized } from '../../src/http/errors.js';
+import { unauthorized } from '../../src/errors/index.js';
 
 const HORIZON = 'https://horizon.example.com';
 
