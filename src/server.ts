@@ -11,6 +11,7 @@ import { MemberRepository, MemberService } from './images/members.js';
 import { ImageAuthorizer } from './images/authz.js';
 import { createGlanceEnforcer, PropertyProtections, readPolicyConfig } from './policy/index.js';
 import { ImageService } from './images/service.js';
+import { ImageData } from './images/data.js';
 import { LocationRules } from './images/locations.js';
 import { authenticatorFromConfig, KeystoneAuthenticator } from './auth/authenticator.js';
 import { dashboardRoutes } from './dashboard/routes.js';
@@ -79,15 +80,14 @@ export async function createServer(config: Config, opts: { migrate?: boolean; lo
     authz,
     schemas,
     stores,
-    formatPolicy,
     locations,
     // Staged data and the cached copy of a deleted image go with it, as in Glance.
     afterDelete: async (img) => {
       await staging.remove(img.properties.os_glance_staged_url);
       await cache?.purge(img.id);
     },
-    cache,
   });
+  const imageData = new ImageData({ config, repo, images, authz, stores, formatPolicy, cache });
   const members = new MemberService(memberRepo, authz, config.api.imageMemberQuota);
   const tasks = new TaskRepository(db, config.imports.taskTimeToLiveHours);
   const stageHost = new StageHost(config.imports.selfReferenceUrl);
@@ -110,7 +110,7 @@ export async function createServer(config: Config, opts: { migrate?: boolean; lo
     cache?.start();
   }
   const metadefs = new MetadefService(new MetadefRepository(db), authz, config.api);
-  const services: Services = { config, images, members, schemas, stores, authz, importer, tasks, metadefs, cache, stageHost };
+  const services: Services = { config, images, imageData, members, schemas, stores, authz, importer, tasks, metadefs, cache, stageHost };
   const auth = authenticatorFromConfig(config, (ctx) => authz.isAdmin(ctx));
   // The dashboard signs people in at the Keystone that clients are sent to (WWW-Authenticate).
   const keystone = auth instanceof KeystoneAuthenticator ? auth.keystone.options : undefined;

@@ -14,7 +14,7 @@ export function imageDataRoutes(app: FastifyInstance, s: Services): void {
     PUT: async (req, reply) => {
       const { image_id } = req.params as IdParams;
       const { body, declaredSize, signal } = imageDataBody(req);
-      await s.images.upload(req.ctx, image_id, body, { declaredSize, storeId: header(req, 'x-image-meta-store'), signal });
+      await s.imageData.upload(req.ctx, image_id, body, { declaredSize, storeId: header(req, 'x-image-meta-store'), signal });
       return reply.code(204).send();
     },
     GET: {
@@ -23,7 +23,7 @@ export function imageDataRoutes(app: FastifyInstance, s: Services): void {
         const { image_id } = req.params as IdParams;
         const abort = new AbortController();
         reply.raw.once('close', () => abort.abort());
-        const data = await s.images.download(
+        const data = await s.imageData.download(
           req.ctx,
           image_id,
           { range: req.headers.range, contentRange: req.headers['content-range'] as string | undefined },

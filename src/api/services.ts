@@ -1,5 +1,6 @@
 import type { Config } from '../config/config.js';
 import type { ImageService } from '../images/service.js';
+import type { ImageData } from '../images/data.js';
 import type { MemberService } from '../images/members.js';
 import type { ImageSchemas } from '../images/schema.js';
 import type { StoreRegistry } from '../stores/registry.js';
@@ -14,6 +15,8 @@ import type { StageHost } from '../imports/stageHost.js';
 export interface Services {
   config: Config;
   images: ImageService;
+  /** PUT and GET /v2/images/{id}/file. */
+  imageData: ImageData;
   members: MemberService;
   schemas: ImageSchemas;
   stores: StoreRegistry;
